@@ -1,0 +1,32 @@
+# One command runs the sample job, one runs the tests; each sets up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CUDA extension of sam2 only speeds up mask hole-filling; set SAM2_BUILD_CUDA=1 with nvcc to build it.
+SAM2_BUILD_CUDA ?= 0
+export SAM2_BUILD_CUDA
+
+.PHONY: setup sample test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	# torch first: sam2 builds against the installed torch instead of fetching another one.
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q --no-build-isolation -r requirements-dev.txt
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	touch $@
+
+sample: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash run_batch_tracking_multiprocess.sh
+
+test: setup
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/run_cpu.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,49 @@
+"""What every detector returns, and the interface the tracker relies on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Detections on one frame.
+
+    Boxes are pixel-edge xyxy in the input frame (a box covering columns 10..19 has x0=10,
+    x1=20), clipped to the frame; labels are the prompt class phrases ("car"), one per box.
+    """
+
+    boxes_xyxy: np.ndarray  # (K, 4) float32
+    scores: np.ndarray  # (K,) float32
+    labels: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.boxes_xyxy = np.asarray(self.boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
+        self.labels = list(self.labels)
+        if not (len(self.boxes_xyxy) == len(self.scores) == len(self.labels)):
+            raise ValueError("boxes, scores and labels must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), [])
+
+    def select(self, index: Sequence[int] | np.ndarray) -> "Detections":
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        return Detections(self.boxes_xyxy[index], self.scores[index], [self.labels[i] for i in index])
+
+
+class Detector(Protocol):
+    """A text-prompted detector: RGB frames in, one `Detections` per frame out."""
+
+    name: str
+
+    def detect(self, frames: Sequence[np.ndarray], prompt: str) -> list[Detections]:
+        """Detect `prompt`'s classes on each RGB uint8 (H, W, 3) frame; batched when possible."""
+        ...

@@ -1,0 +1,1 @@
+"""Tiny random-weight models and synthetic scenes, for tests, benchmarks and install smoke tests."""

@@ -1,0 +1,46 @@
+"""Shared fixtures: one torch thread, hub offline, tiny random-weight models built once per session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A session folder where the tiny models are written (each built on first use)."""
+    return tmp_path_factory.mktemp("tiny_models")
+
+
+@pytest.fixture(scope="session")
+def tiny_sam2(tiny_dir):
+    """(yaml_path, checkpoint_path) of a tiny random-weight SAM 2.1 model."""
+    from lang_sam_tracker.testing.tiny_sam2 import build_tiny_sam2
+
+    return build_tiny_sam2(tiny_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_gdino_hf(tiny_dir):
+    """Folder of a tiny Hugging Face Grounding DINO (model + processor, save_pretrained)."""
+    from lang_sam_tracker.testing.tiny_grounding_dino import build_tiny_hf_grounding_dino
+
+    return build_tiny_hf_grounding_dino(tiny_dir / "grounding_dino_tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_gdino_original(tiny_dir):
+    """(config_py, checkpoint_pth) of a tiny original-format Grounding DINO for groundingdino-py."""
+    from lang_sam_tracker.testing.tiny_grounding_dino import build_tiny_original_grounding_dino
+
+    return build_tiny_original_grounding_dino(tiny_dir / "groundingdino_original")
