@@ -1,0 +1,13 @@
+"""Exceptions whose message is the one line a user sees."""
+
+
+class TrackerError(Exception):
+    """Base class: the message names the file (or model) and the cause, on one line."""
+
+
+class ModelLoadError(TrackerError):
+    """A model or checkpoint cannot be found, downloaded or loaded (exit code 2 in the batch scripts)."""
+
+
+class VideoError(TrackerError):
+    """A video cannot be opened or decoded (recorded in the failure ledger; the batch goes on)."""
