@@ -1,0 +1,178 @@
+"""Annotated videos: mask overlay, box and "label id" in a colour fixed per id, H.264 MP4 a browser plays.
+
+Drawing and encoding run in a background thread behind a bounded queue, so the tracker only pays
+for handing over a frame. The video is written at a constant rate (the processed-frame rate), one
+output frame per processed frame.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import av
+import cv2
+import numpy as np
+
+from .records import ObjectObservation
+
+logger = logging.getLogger(__name__)
+
+_MASK_ALPHA = 0.45
+_GOLDEN = 0.618033988749895
+_STOP = object()
+
+
+def annotated_video_path(output_dir: str | os.PathLike, video_path: str | os.PathLike) -> Path:
+    """`<output_dir>/<stem>_<hash8>.mp4`: the hash of the resolved source path keeps same-named videos apart."""
+    resolved = str(Path(video_path).expanduser().resolve())
+    digest = hashlib.sha1(resolved.encode("utf-8")).hexdigest()[:8]
+    return Path(output_dir) / f"{Path(video_path).stem}_{digest}.mp4"
+
+
+def id_color(obj_id: int) -> tuple[int, int, int]:
+    """A distinct, stable RGB colour per id (hues spread by the golden ratio)."""
+    r, g, b = colorsys.hsv_to_rgb((obj_id * _GOLDEN) % 1.0, 0.8, 0.95)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def annotate_frame(rgb: np.ndarray, objects: Sequence[ObjectObservation]) -> np.ndarray:
+    """A copy of `rgb` with each object's mask (if any) tinted, its box drawn and "label id" written."""
+    out = rgb.copy()
+    height, width = out.shape[:2]
+    for obs in objects:
+        if obs.mask is not None:
+            m = np.asarray(obs.mask, dtype=bool)
+            if m.shape != (height, width):
+                raise ValueError(f"mask of object {obs.obj_id} is {m.shape}, the frame is {(height, width)}")
+            tint = np.asarray(id_color(obs.obj_id), np.float32)
+            out[m] = (out[m] * (1 - _MASK_ALPHA) + tint * _MASK_ALPHA).astype(np.uint8)
+    scale = max(0.3, min(width, height) / 600)
+    thickness = max(1, round(min(width, height) / 300))
+    for obs in objects:
+        color = id_color(obs.obj_id)
+        x0, y0, x1, y1 = (int(v) for v in np.rint(np.asarray(obs.box_xyxy, dtype=np.float64).reshape(4)))
+        cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), color, thickness)  # pixel-edge -> inclusive
+        text = f"{obs.label} {obs.obj_id}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        ty = y0 - 2 if y0 - th - base - 2 >= 0 else min(height - 1, y1 + th + 2)
+        cv2.rectangle(out, (x0, ty - th - base), (x0 + tw + 2, ty + base - 1), color, cv2.FILLED)
+        ink = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
+        cv2.putText(out, text, (x0 + 1, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv2.LINE_AA)
+    return out
+
+
+class AnnotatedVideoWriter:
+    """Write annotated frames to an H.264 (libx264, yuv420p) MP4 at a constant `fps`, in a background thread.
+
+    Odd sizes are padded by one pixel (yuv420p needs even ones). Arrays handed to `write` must not
+    be changed afterwards. `close()` flushes and re-raises any encoder error.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float, queue_size: int = 8):
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if width < 1 or height < 1:
+            raise ValueError(f"invalid frame size {width}x{height}")
+        self.path = Path(path)
+        self.width, self.height = int(width), int(height)
+        self.fps = float(fps)
+        self.frames_written = 0
+        self.encode_seconds = 0.0
+        self._error: BaseException | None = None
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(self.path), mode="w", options={"movflags": "+faststart"})
+        try:
+            stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+            stream.width, stream.height = self.width + self.width % 2, self.height + self.height % 2
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"preset": "veryfast", "crf": "23"}
+        except BaseException:
+            self._container.close()
+            raise
+        self._stream = stream
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        self._thread = threading.Thread(target=self._run, name=f"render:{self.path.name}", daemon=True)
+        self._thread.start()
+
+    def write(self, rgb: np.ndarray, objects: Sequence[ObjectObservation]) -> None:
+        """Queue one processed frame (RGB uint8, display size) with what was tracked on it."""
+        if self._closed:
+            raise ValueError(f"{self.path}: writer is closed")
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+            raise ValueError(
+                f"{self.path}: expected a ({self.height}, {self.width}, 3) uint8 frame, got {rgb.shape} {rgb.dtype}"
+            )
+        self._put((rgb, list(objects)))
+
+    def close(self) -> None:
+        """Flush the encoder, finish the file and re-raise any error from the encoding thread."""
+        if not self._closed:
+            self._closed = True
+            self._put(_STOP)
+            self._thread.join()
+        if self._error is not None:
+            self._raise_error()
+
+    def _raise_error(self) -> None:
+        raise RuntimeError(f"{self.path}: writing the annotated video failed: {self._error}") from self._error
+
+    def __enter__(self) -> "AnnotatedVideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # an exception is already propagating: let it win
+            self.close()
+        except Exception:
+            logger.debug("closing %s after an error", self.path, exc_info=True)
+
+    def _put(self, item: object) -> None:
+        while True:
+            if not self._thread.is_alive():
+                if self._error is not None:
+                    self._closed = True
+                    self._raise_error()
+                return  # finished: nothing more to hand over
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            while (item := self._queue.get()) is not _STOP:
+                rgb, objects = item
+                t0 = time.perf_counter()
+                frame = annotate_frame(rgb, objects)
+                if frame.shape[:2] != (self._stream.height, self._stream.width):
+                    pad = ((0, self._stream.height - frame.shape[0]), (0, self._stream.width - frame.shape[1]), (0, 0))
+                    frame = np.pad(frame, pad, mode="edge")
+                av_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                av_frame.pts = self.frames_written
+                self._container.mux(self._stream.encode(av_frame))
+                self.frames_written += 1
+                self.encode_seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+            self.encode_seconds += time.perf_counter() - t0
+        except BaseException as exc:
+            self._error = exc
+            logger.debug("annotated video %s failed", self.path, exc_info=True)
+            try:
+                self._container.close()
+            except Exception:  # the first error is the one worth reporting
+                pass

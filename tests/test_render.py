@@ -1,0 +1,93 @@
+"""Annotated video: H.264 MP4 with the right frame count and rate, drawing, unique names, error surfacing."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from lang_sam_tracker.records import ObjectObservation
+from lang_sam_tracker.render import AnnotatedVideoWriter, annotate_frame, annotated_video_path, id_color
+from lang_sam_tracker.testing import scenes as S
+from lang_sam_tracker.video import VideoReader, probe_video
+
+
+def _observations(scene: S.Scene, i: int) -> list[ObjectObservation]:
+    masks = S.visible_masks(scene, i)
+    return [ObjectObservation(g, label, 0.9, box, mask=masks[g]) for g, label, box in S.ground_truth(scene, i)]
+
+
+@pytest.mark.parametrize(("size", "fps"), [((128, 96), 10.0), ((127, 95), 12.5)])
+def test_annotated_video_opens_as_h264_with_one_frame_per_processed_frame(tmp_path, size, fps):
+    scene = S.three_movers(n_frames=23)
+    width, height = size
+    path = tmp_path / "out" / "a.mp4"
+    with AnnotatedVideoWriter(path, width, height, fps) as writer:
+        for i in range(scene.n_frames):
+            obs = _observations(scene, i)
+            for o in obs:
+                o.mask = o.mask[:height, :width]
+            writer.write(S.render_frame(scene, i)[:height, :width], obs)
+    assert writer.frames_written == scene.n_frames and writer.encode_seconds > 0
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert stream.average_rate == Fraction(fps)
+    data = path.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")  # index first: a browser starts playing at once
+    info = probe_video(path)
+    assert info.total_frames == scene.n_frames and info.original_fps == pytest.approx(fps)
+    assert (info.width, info.height) == (width + width % 2, height + height % 2)
+    with VideoReader(path) as reader:
+        frames = list(reader)
+    assert len(frames) == scene.n_frames
+    assert [f.time_s for f in frames] == pytest.approx([i / fps for i in range(scene.n_frames)], abs=1e-6)
+
+
+def test_annotation_tints_masks_and_boxes_in_the_id_colour():
+    scene = S.three_movers()
+    rgb = S.render_frame(scene, 10)
+    before = rgb.copy()
+    obs = _observations(scene, 10)
+    out = annotate_frame(rgb, obs)
+    assert np.array_equal(rgb, before)  # input untouched
+    for o in obs:
+        inside = o.mask
+        assert not np.array_equal(out[inside], rgb[inside])
+        x0, y0, x1, y1 = o.box_xyxy
+        assert tuple(out[y1 - 1, (x0 + x1) // 2]) == id_color(o.obj_id)  # bottom edge of the box
+    outside = np.ones(rgb.shape[:2], bool)
+    for o in obs:
+        x0, y0, x1, y1 = o.box_xyxy
+        outside[max(0, y0 - 12) : y1 + 12, max(0, x0 - 2) : x1 + 40] = False  # box, label and its margin
+    assert np.array_equal(out[outside], rgb[outside])
+
+
+def test_colours_are_stable_and_distinct_per_id():
+    colours = [id_color(i) for i in range(12)]
+    assert colours == [id_color(i) for i in range(12)]
+    assert len(set(colours)) == 12
+
+
+def test_same_named_videos_in_different_folders_never_collide(tmp_path, monkeypatch):
+    a = annotated_video_path(tmp_path / "out", "cam1/clip.mp4")
+    b = annotated_video_path(tmp_path / "out", "cam2/clip.mp4")
+    assert a != b and a.parent == b.parent == tmp_path / "out"
+    assert a.name.startswith("clip_") and a.suffix == ".mp4"
+    monkeypatch.chdir(tmp_path)
+    assert annotated_video_path("o", "cam1/clip.mp4") == annotated_video_path("o", os.path.abspath("cam1/clip.mp4"))
+
+
+def test_bad_input_is_refused_and_encoder_errors_surface(tmp_path):
+    with pytest.raises(ValueError):
+        AnnotatedVideoWriter(tmp_path / "x.mp4", 64, 48, 0)
+    writer = AnnotatedVideoWriter(tmp_path / "a.mp4", 64, 48, 10)
+    with pytest.raises(ValueError, match="expected a"):
+        writer.write(np.zeros((48, 63, 3), np.uint8), [])
+    bad_mask = ObjectObservation(0, "car", 0.9, [0, 0, 4, 4], mask=np.ones((10, 10), bool))
+    writer.write(np.zeros((48, 64, 3), np.uint8), [bad_mask])  # fails in the encoding thread
+    with pytest.raises(RuntimeError, match="mask of object 0"):
+        writer.close()
