@@ -42,6 +42,10 @@ def _best_match(scene: S.Scene, rgb: np.ndarray, around: int) -> int:
     return candidates[int(np.argmin(errors))]
 
 
+def _new_decoder_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t not in before and t.name.startswith("decode:")]
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("clips")
@@ -139,19 +143,21 @@ def test_max_frames_caps_the_frames_yielded(clips):
 
 def test_close_stops_the_decoder_thread_mid_video(clips):
     path, _ = clips["30"]
+    before = set(threading.enumerate())
     reader = VideoReader(path, queue_size=2)
     it = iter(reader)
     assert next(it).index == 0
     reader.close()
-    assert not any(t.name.startswith("decode:") for t in threading.enumerate())
+    assert not _new_decoder_threads(before)
 
 
 def test_leaving_the_loop_early_stops_the_decoder_thread(clips):
     path, _ = clips["30"]
+    before = set(threading.enumerate())
     for frame in VideoReader(path, queue_size=2):
         break
     assert frame.index == 0
-    assert not any(t.name.startswith("decode:") for t in threading.enumerate())
+    assert not _new_decoder_threads(before)
 
 
 def test_container_without_a_frame_count_is_counted(clips):
