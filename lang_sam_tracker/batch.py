@@ -1,0 +1,483 @@
+"""The parent side of a batch: read the list, skip what is done, feed the slots, write results.
+
+Only this process writes the JSONL and the failure ledger. Slots are pluggable: a single-worker
+process pool per GPU slot (the multi-GPU script), the parent itself (the single-process script),
+or a Ray actor (`ray_backend`). A crashed slot is replaced and its video retried a bounded number
+of times; any other failure is one ledger line; Ctrl-C / SIGTERM / SIGUSR1 stop cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+
+from .config import RunConfig
+from .errors import TrackerError
+from .jsonl import JsonlAppender, failures_path, load_done, move_aside, record_failure, resume_key
+from .progress import BatchProgress, FrameProgress
+from .render import annotated_video_path
+from .worker import Engine, Slot, TaskResult, VideoTask, init_process_worker, run_in_process_worker
+
+logger = logging.getLogger("lang_sam_tracker")
+
+MAX_CRASH_RETRIES = 2
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(TrackerError):
+    """Bad flags or a missing list: exit 2 before any work."""
+
+
+class Interrupted(BaseException):
+    """Raised inside an in-process video when the user asked to stop; the video is not recorded."""
+
+
+# ------------------------------------------------------------------ the video list
+def read_video_list(path: Path) -> list[str]:
+    """Paths in list order: blank lines and `#` comments skipped, CRLF tolerated, duplicates dropped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise UsageError(f"video list {path}: {exc.strerror or exc}") from None
+    videos: list[str] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line in seen:
+            duplicates += 1
+            continue
+        seen.add(line)
+        videos.append(line)
+    if duplicates:
+        logger.warning("%s lists %d duplicate path(s); each video is processed once", path, duplicates)
+    return videos
+
+
+# ------------------------------------------------------------------ slots
+def cuda_device_count() -> int:
+    """GPUs this job can see, without creating a CUDA context in the parent."""
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # a broken driver means no GPU, not a crash
+        return 0
+
+
+def plan_slots(
+    gpu_ids: list[int] | None,
+    num_workers: int | None,
+    device: str | None,
+    gpu_count: int,
+    cores: int | None = None,
+) -> list[Slot]:
+    """GPU slots round-robin over `gpu_ids` (`0 0 1` gives GPU 0 two slots); CPU slots without CUDA."""
+    cores = cores or os.cpu_count() or 1
+    if num_workers is not None and num_workers < 1:
+        raise UsageError("--num_workers must be at least 1")
+    use_cpu = (device or "").startswith("cpu") or gpu_count == 0
+    if use_cpu:
+        if gpu_count == 0 and not (device or "").startswith("cpu"):
+            logger.warning("No CUDA device is visible: running on CPU workers (slow; fine for small jobs and tests)")
+        n = num_workers or 1
+        threads = max(1, cores // n)
+        return [Slot(index=i, gpu=None, threads=threads) for i in range(n)]
+    ids = list(gpu_ids) if gpu_ids else list(range(gpu_count))
+    bad = [g for g in ids if g < 0 or g >= gpu_count]
+    if bad:
+        raise UsageError(f"--gpu_ids {bad} out of range: this job sees {gpu_count} GPU(s) (ids are relative to CUDA_VISIBLE_DEVICES)")
+    n = num_workers or len(ids)
+    threads = max(1, cores // n)
+    return [Slot(index=i, gpu=ids[i % len(ids)], threads=threads) for i in range(n)]
+
+
+class SlotRunner(Protocol):
+    """One place where videos run, one at a time."""
+
+    slot: Slot
+
+    def submit(self, task: VideoTask) -> Future: ...
+
+    def restart(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ProcessSlotRunner:
+    """A single-worker process pool pinned to one slot; a crash is replaced on the same slot."""
+
+    def __init__(self, slot: Slot, run: RunConfig, progress_queue, log_level: int) -> None:
+        self.slot = slot
+        self._args = (slot, run, progress_queue, log_level)
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=mp.get_context("spawn"),
+            initializer=init_process_worker,
+            initargs=self._args,
+        )
+
+    def submit(self, task: VideoTask) -> Future:
+        return self._pool.submit(run_in_process_worker, task)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in (self._pool._processes or {}).values() if p.pid]
+
+    def kill(self) -> None:
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def restart(self) -> None:
+        self.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class InlineSlotRunner:
+    """The parent itself as the only worker (single-process script): models load once, here."""
+
+    def __init__(self, slot: Slot, run: RunConfig, device: str, stop_requested: Callable[[], bool]) -> None:
+        self.slot = slot
+        self.engine = Engine(run, slot, device)
+        self.stop_requested = stop_requested
+        self.frames = FrameProgress()
+
+    def submit(self, task: VideoTask) -> Future:
+        future: Future = Future()
+
+        def on_frame(n: int) -> None:
+            self.frames.update(n)
+            if self.stop_requested():
+                raise Interrupted()
+
+        self.frames.start(task.video_path, None)
+        try:
+            future.set_result(self.engine.process(task, on_frame=on_frame))
+        except Interrupted as exc:
+            future.set_exception(exc)
+        finally:
+            self.frames.close()
+        return future
+
+    def restart(self) -> None:
+        self.engine = Engine(self.engine.run, self.slot, self.engine.device)
+
+    def kill(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------ the run
+@dataclass
+class BatchSummary:
+    total: int = 0
+    skipped: int = 0
+    completed: int = 0
+    failed: int = 0
+    interrupted_by: int | None = None  # signal number
+    fatal_error: str | None = None
+    elapsed_s: float = 0.0
+    failed_videos: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.fatal_error:
+            return EXIT_USAGE
+        if self.interrupted_by is not None:
+            return 128 + self.interrupted_by
+        return EXIT_FAILURES if self.failed else EXIT_OK
+
+
+class _StopFlag:
+    """First signal: stop dispatching and drain; second: stop now."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.count = 0
+
+    def __call__(self, signum, _frame) -> None:
+        self.count += 1
+        self.signum = self.signum or signum
+        name = signal.Signals(signum).name
+        if self.count == 1:
+            logger.warning("%s received: finishing videos in flight, then stopping (send again to stop now); rerun to resume", name)
+        else:
+            logger.warning("%s received again: stopping now", name)
+
+    @property
+    def requested(self) -> bool:
+        return self.count > 0
+
+
+_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None)
+
+
+def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> list[VideoTask]:
+    """Resume: drop videos already in the results file (same path and prompt)."""
+    out = run.output_jsonl
+    if not run.resume:
+        moved = move_aside(out)
+        if moved:
+            logger.info("--no-resume: previous results moved to %s", moved)
+        done: dict = {}
+    else:
+        done = load_done(out, run.text_prompt)
+    settings_hash = None
+    mismatched = 0
+    tasks = []
+    for video in videos:
+        key = resume_key(video, run.text_prompt)
+        if key in done:
+            summary.skipped += 1
+            if settings_hash is None:
+                from .records import config_hash
+
+                settings_hash = config_hash(run.settings())
+            if done[key] is not None and done[key] != settings_hash:
+                mismatched += 1
+            continue
+        output_video = annotated_video_path(run.output_video_dir, video) if run.output_video_dir else None
+        tasks.append(VideoTask(video, run.text_prompt, str(output_video) if output_video else None))
+    if summary.skipped:
+        logger.info("Resuming: %d of %d videos already done in %s", summary.skipped, len(videos), out)
+    if mismatched:
+        logger.warning(
+            "%d done record(s) in %s were made with different settings (config_hash differs); they are kept. "
+            "Use --no-resume to redo them with the current settings",
+            mismatched,
+            out,
+        )
+    return tasks
+
+
+def run_batch(
+    run: RunConfig,
+    make_runners: Callable[[Callable[[], bool]], list[SlotRunner]],
+    progress_queue=None,
+    drain_timeout_s: float = 10.0,
+) -> BatchSummary:
+    """Process every pending video of `run` on the runners `make_runners` builds; return the summary."""
+    start = time.monotonic()
+    summary = BatchSummary()
+    videos = read_video_list(run.video_list)
+    summary.total = len(videos)
+    tasks = deque(pending_tasks(run, videos, summary))
+    stop = _StopFlag()
+    previous = {s: signal.signal(s, stop) for s in _STOP_SIGNALS}
+    runners: list[SlotRunner] = []
+    try:
+        if not tasks:
+            logger.info("Nothing to do: all %d videos are done", summary.total)
+            return summary
+        runners = make_runners(lambda: stop.requested)
+        with JsonlAppender(run.output_jsonl) as results, BatchProgress(len(tasks), run.log_every_s) as progress:
+            _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop, summary, drain_timeout_s)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        forced = stop.requested or summary.fatal_error is not None
+        for runner in runners:
+            if forced:
+                runner.kill()
+            runner.close()
+        summary.interrupted_by = stop.signum
+        summary.elapsed_s = time.monotonic() - start
+    return summary
+
+
+@dataclass
+class _InFlight:
+    runner: SlotRunner
+    task: VideoTask
+    started: float
+    timed_out: bool = False
+
+
+def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop, summary, drain_timeout_s) -> None:
+    in_flight: dict[Future, _InFlight] = {}
+    idle: deque[SlotRunner] = deque(runners)
+    crashes: dict[str, int] = {}
+    drain_deadline: float | None = None
+    while (tasks and not stop.requested) or in_flight:
+        while idle and tasks and not stop.requested:
+            runner = idle.popleft()
+            task = tasks.popleft()
+            logger.info("[%s] Processing: %s", runner.slot.label, task.video_path)
+            progress.slot_busy(runner.slot.label, task.video_path)
+            in_flight[runner.submit(task)] = _InFlight(runner, task, time.monotonic())
+        if stop.requested:
+            drain_deadline = drain_deadline or time.monotonic() + drain_timeout_s
+            if stop.count > 1 or time.monotonic() >= drain_deadline:
+                logger.warning("Stopped with %d video(s) unfinished; they will run on resume", len(in_flight))
+                return
+        done, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED) if in_flight else (set(), set())
+        _drain_progress(progress_queue, runners, progress)
+        for future in done:
+            entry = in_flight.pop(future)
+            label = entry.runner.slot.label
+            progress.slot_idle(label)
+            outcome = _outcome(future)
+            if isinstance(outcome, TaskResult):
+                if outcome.fatal:
+                    summary.fatal_error = outcome.error
+                    logger.error("%s", outcome.error)
+                    return
+                if outcome.ok:
+                    _write_success(results, outcome, label, summary, progress)
+                else:
+                    _write_failure(run, entry.task, outcome.error or "unknown error", entry.task.attempt, label, summary, progress)
+                    if outcome.poisoned:
+                        logger.warning("[%s] CUDA context is broken: starting a fresh worker", label)
+                        entry.runner.restart()
+                idle.append(entry.runner)
+                continue
+            if isinstance(outcome, Interrupted):
+                idle.append(entry.runner)
+                continue
+            # The worker died (SIGKILL, segfault, OOM killer, timeout watchdog): replace it.
+            entry.runner.restart()
+            idle.append(entry.runner)
+            if entry.timed_out:
+                _write_failure(
+                    run, entry.task, f"{entry.task.video_path}: timed out after {run.video_timeout:g}s (--video_timeout)",
+                    entry.task.attempt, label, summary, progress,
+                )
+                continue
+            crashes[entry.task.video_path] = crashes.get(entry.task.video_path, 0) + 1
+            if stop.requested:
+                continue
+            if crashes[entry.task.video_path] <= MAX_CRASH_RETRIES:
+                logger.warning("[%s] worker died on %s (%s); retrying on a fresh worker", label, entry.task.video_path, outcome)
+                entry.task.attempt += 1
+                tasks.appendleft(entry.task)
+            else:
+                _write_failure(
+                    run, entry.task,
+                    f"{entry.task.video_path}: worker died ({outcome}) on {entry.task.attempt} attempts",
+                    entry.task.attempt, label, summary, progress,
+                )
+        if run.video_timeout:
+            now = time.monotonic()
+            for entry in in_flight.values():
+                if not entry.timed_out and now - entry.started > run.video_timeout:
+                    entry.timed_out = True
+                    logger.warning("[%s] %s exceeded --video_timeout %gs: killing its worker", entry.runner.slot.label, entry.task.video_path, run.video_timeout)
+                    entry.runner.kill()
+        progress.tick()
+
+
+def _outcome(future: Future) -> TaskResult | BaseException:
+    try:
+        return future.result()
+    except BaseException as exc:  # BrokenProcessPool, SystemExit, RayActorError, Interrupted...
+        return exc
+
+
+def _drain_progress(progress_queue, runners, progress: BatchProgress) -> None:
+    if progress_queue is None:
+        return
+    labels = {r.slot.index: r.slot.label for r in runners}
+    while True:
+        try:
+            slot_index, video, frames = progress_queue.get_nowait()
+        except (queue.Empty, OSError, EOFError):
+            return
+        progress.slot_busy(labels.get(slot_index, str(slot_index)), video, frames)
+
+
+def _write_success(results: JsonlAppender, result: TaskResult, label: str, summary: BatchSummary, progress) -> None:
+    record = result.record
+    record.setdefault("stats", {})["worker"] = {
+        "slot": label,
+        "cuda_visible_devices": result.worker.get("cuda_visible_devices"),
+        "model_loads": result.worker.get("model_loads"),
+    }
+    results.append(record)
+    summary.completed += 1
+    progress.finished(ok=True)
+    stats = record["stats"]
+    logger.info("[%s] ✓ Completed: %s", label, record["video_path"])
+    logger.info(
+        "  - %d frames in %.2fs (%.2f fps)", record["video_info"]["processed_frames"], stats["elapsed_s"], stats["fps"]
+    )
+    logger.info("  - %d objects tracked", stats["num_objects"])
+
+
+def _write_failure(run: RunConfig, task: VideoTask, error: str, attempts: int, label: str, summary, progress) -> None:
+    record_failure(run.output_jsonl, task.video_path, task.text_prompt, error, attempts)
+    summary.failed += 1
+    summary.failed_videos.append(task.video_path)
+    progress.finished(ok=False)
+    logger.error("[%s] ✗ Failed: %s", label, error)
+
+
+def log_summary(run: RunConfig, summary: BatchSummary) -> None:
+    """The closing lines: totals, failures, where the results went."""
+    logger.info("=" * 60)
+    logger.info(
+        "Summary: %d videos listed, %d completed, %d failed, %d already done, in %.1fs",
+        summary.total,
+        summary.completed,
+        summary.failed,
+        summary.skipped,
+        summary.elapsed_s,
+    )
+    logger.info("Results: %s", run.output_jsonl)
+    if summary.failed:
+        logger.info("Failures: %s", failures_path(run.output_jsonl))
+    if summary.interrupted_by is not None:
+        logger.info("Interrupted: rerun the same command to resume")
+
+
+# ------------------------------------------------------------------ entry points
+def run_multiprocess(run: RunConfig, drain_timeout_s: float = 10.0) -> BatchSummary:
+    """One single-worker process pool per slot (GPU slots, or CPU workers without CUDA)."""
+    slots = plan_slots(run.gpu_ids, run.num_workers, run.device, 0 if (run.device or "").startswith("cpu") else cuda_device_count())
+    logger.info("Workers: %s", ", ".join(f"[{s.label}]" for s in slots))
+    ctx = mp.get_context("spawn")
+    progress_queue = ctx.Queue()
+    level = logging.getLogger().getEffectiveLevel()
+    try:
+        return run_batch(
+            run, lambda _stop: [ProcessSlotRunner(s, run, progress_queue, level) for s in slots], progress_queue, drain_timeout_s
+        )
+    finally:
+        progress_queue.close()
+        progress_queue.cancel_join_thread()
+
+
+def run_single_process(run: RunConfig) -> BatchSummary:
+    """The same engine in this process: models load once, videos run one after another."""
+    device = run.device or ("cuda:0" if cuda_device_count() > 0 else "cpu")
+    slot = Slot(index=0, gpu=None if device.startswith("cpu") else _gpu_index(device), threads=os.cpu_count() or 1)
+    if device.startswith("cpu") and run.device is None:
+        logger.warning("No CUDA device is visible: running on the CPU")
+    return run_batch(run, lambda stop: [InlineSlotRunner(slot, run, device, stop)])
+
+
+def _gpu_index(device: str) -> int:
+    return int(device.split(":", 1)[1]) if ":" in device else 0

@@ -1,0 +1,170 @@
+"""Command-line interface shared by the batch scripts: flags, logging, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .config import DEFAULT_MODEL_PATH, DEFAULT_SAM_TYPE, ModelConfig, RunConfig
+from .detectors import add_detector_arguments, detector_config_from_args
+from .errors import TrackerError
+from .tracker import TrackerConfig
+
+logger = logging.getLogger("lang_sam_tracker")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
+    from .checkpoints import SAM2_MODELS
+
+    what = "on every GPU slot in parallel" if multiprocess else "in this one process"
+    parser = argparse.ArgumentParser(
+        description=(
+            f"Detect every object matching a text prompt (Grounding DINO), segment and track it through each "
+            f"video (SAM 2), {what}, and append one JSON line per video to --output_jsonl."
+        ),
+        epilog="Exit status: 0 all videos done, 1 some failed (see RESULTS.failed.jsonl), 2 bad usage or models "
+        "that cannot be loaded, 128+N stopped by signal N (rerun to resume).",
+        formatter_class=_HelpFormatter,
+    )
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--video_list", type=Path, required=True, help="text file with one video path per line (# comments and blank lines are skipped)")
+    io.add_argument("--text_prompt", required=True, help='what to track: one class ("car") or several separated by dots ("person . dog")')
+    io.add_argument("--output_jsonl", type=Path, required=True, help="results file: one JSON record per finished video, appended")
+    io.add_argument("--output_video_dir", type=Path, default=None, help="also write an annotated H.264 MP4 per video into this folder")
+    io.add_argument("--save_masks", action="store_true", help="add each object's mask as COCO RLE to the record")
+    io.add_argument("--group_by", choices=["frame", "object"], default="frame", help="record layout: a list of frames with their objects, or of objects with their frames")
+    io.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True, help="skip videos already in --output_jsonl (same path and prompt); --no-resume moves the old file aside and starts afresh")
+
+    sam = parser.add_argument_group("SAM 2")
+    sam.add_argument("--sam_type", default=DEFAULT_SAM_TYPE, choices=sorted(SAM2_MODELS), help="SAM 2 model type (selects the config and the official checkpoint URL)")
+    sam.add_argument("--model_path", default=DEFAULT_MODEL_PATH, help="SAM 2 checkpoint; downloaded from the official URL on first use if missing")
+    sam.add_argument("--sam_config", default=None, help="custom SAM 2 yaml (fine-tuned variants); overrides the config of --sam_type")
+    sam.add_argument(
+        "--max_frames", type=int, default=60,
+        help="memory horizon in processed frames: SAM 2's own memory windows are always kept; conditioning frames "
+        "(detector prompts) older than this are dropped except each object's latest, so memory stays flat on long "
+        "videos. 0 keeps every conditioning frame",
+    )
+
+    add_detector_arguments(parser)
+
+    trk = parser.add_argument_group("tracking")
+    trk.add_argument("--detection_frequency", type=_positive_int, default=1, help="run the detector on every k-th processed frame (new objects are picked up on those frames)")
+    trk.add_argument("--fps", type=_positive_float, default=None, help="process the frames nearest to a grid of this rate (by timestamp); default: every frame")
+    trk.add_argument("--max_lost", type=_positive_int, default=15, help="processed frames an object may stay invisible before it leaves SAM 2 (it stays re-identifiable)")
+    trk.add_argument("--lost_window", type=_positive_int, default=90, help="processed frames a lost object keeps its id for re-identification")
+    trk.add_argument("--match_iou", type=float, default=0.3, help="minimum IoU between a detection and a track's mask box to be the same object")
+    trk.add_argument("--reanchor_iou", type=float, default=0.5, help="re-prompt SAM 2 with the detection box when a matched track's IoU falls below this (0 disables)")
+    trk.add_argument("--duplicate_iou", type=float, default=0.8, help="two tracks whose masks overlap this much are one object: the younger id is dropped")
+    trk.add_argument("--detect_batch_size", type=_positive_int, default=1, help="detection frames per detector forward pass (look-ahead; raise on GPUs)")
+
+    run = parser.add_argument_group("execution")
+    default_device = "auto: one worker per GPU, CPU workers without CUDA" if multiprocess else "cuda:0 when present, else cpu"
+    run.add_argument("--device", default=None, help=f"torch device ('cpu', 'cuda', 'cuda:1'); default {default_device}")
+    if multiprocess:
+        run.add_argument("--gpu_ids", type=int, nargs="+", default=None, help="GPU ids (relative to CUDA_VISIBLE_DEVICES) assigned round-robin to workers; repeat an id to give a GPU several workers (default: all visible GPUs)")
+        run.add_argument("--num_workers", type=_positive_int, default=None, help="number of worker processes (default: one per listed GPU; 1 on CPU)")
+        run.add_argument("--drain_timeout", type=float, default=10.0, help="on Ctrl-C/SIGTERM/SIGUSR1, seconds to let videos in flight finish before stopping")
+    run.add_argument("--video_timeout", type=_positive_float, default=None, help="kill and record as failed a video that takes longer than this many seconds (off by default)")
+    run.add_argument("--log_every", type=float, default=30.0, help="seconds between plain progress lines when stderr is not a terminal")
+    run.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
+    return parser
+
+
+def run_config_from_args(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        video_list=args.video_list,
+        text_prompt=args.text_prompt,
+        output_jsonl=args.output_jsonl,
+        output_video_dir=args.output_video_dir,
+        models=ModelConfig(
+            sam_type=args.sam_type,
+            model_path=args.model_path,
+            sam_config=args.sam_config,
+            max_frames=args.max_frames or None,
+            detector=detector_config_from_args(args),
+        ),
+        tracker=TrackerConfig(
+            detection_frequency=args.detection_frequency,
+            fps=args.fps,
+            max_lost=args.max_lost,
+            lost_window=args.lost_window,
+            match_iou=args.match_iou,
+            reanchor_iou=args.reanchor_iou,
+            duplicate_iou=args.duplicate_iou,
+            detect_batch_size=args.detect_batch_size,
+            save_masks=args.save_masks,
+            group_by=args.group_by,
+        ),
+        device=args.device,
+        gpu_ids=getattr(args, "gpu_ids", None),
+        num_workers=getattr(args, "num_workers", None),
+        resume=args.resume,
+        video_timeout=args.video_timeout,
+        log_every_s=args.log_every,
+    )
+
+
+class _Formatter(logging.Formatter):
+    """Progress lines as the seed printed them; level names only where they matter."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return message if record.levelno == logging.INFO else f"{record.levelname}: {message}"
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Third-party chatter (hydra, transformers, sam2's CPU warnings) only at DEBUG.
+    for noisy in ("transformers", "hydra", "urllib3", "PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _main(argv: list[str] | None, multiprocess: bool) -> int:
+    args = build_parser(multiprocess).parse_args(argv)
+    setup_logging(args.log_level)
+    from . import batch
+
+    try:
+        run = run_config_from_args(args)
+        drain = getattr(args, "drain_timeout", 10.0)
+        summary = batch.run_multiprocess(run, drain) if multiprocess else batch.run_single_process(run)
+    except (TrackerError, ValueError) as exc:
+        logger.error("%s", exc)
+        return batch.EXIT_USAGE
+    batch.log_summary(run, summary)
+    return summary.exit_code
+
+
+def main_multiprocess(argv: list[str] | None = None) -> int:
+    """`scripts/batch_track_videos_multiprocess.py`."""
+    return _main(argv, multiprocess=True)
+
+
+def main_single(argv: list[str] | None = None) -> int:
+    """`scripts/batch_track_videos.py`."""
+    return _main(argv, multiprocess=False)

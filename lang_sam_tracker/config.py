@@ -1,0 +1,64 @@
+"""The settings of one run, as plain dataclasses that pickle into worker processes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .detectors import DetectorConfig
+from .tracker import TrackerConfig
+
+DEFAULT_SAM_TYPE = "sam2.1_hiera_large"
+DEFAULT_MODEL_PATH = "models/sam2/checkpoints/sam2.1_hiera_large.pt"
+
+
+@dataclass
+class ModelConfig:
+    """What a worker needs to build its models (once, then reused for every video)."""
+
+    sam_type: str = DEFAULT_SAM_TYPE
+    model_path: str = DEFAULT_MODEL_PATH
+    sam_config: str | None = None
+    max_frames: int | None = 60
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+
+
+@dataclass
+class RunConfig:
+    """Everything a batch run needs; built by `cli`, consumed by `batch` and the workers."""
+
+    video_list: Path
+    text_prompt: str
+    output_jsonl: Path
+    output_video_dir: Path | None = None
+    models: ModelConfig = field(default_factory=ModelConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    device: str | None = None  # None: CUDA when present, else CPU
+    gpu_ids: list[int] | None = None
+    num_workers: int | None = None
+    resume: bool = True
+    video_timeout: float | None = None
+    log_every_s: float = 30.0
+
+    def settings(self) -> dict:
+        """Settings that change results: written to each record's `meta` and hashed for resume."""
+        det = self.models.detector
+        detector = det.model if det.backend == "hf" else f"groundingdino:{Path(det.checkpoint or '').name}"
+        return {
+            "sam_type": self.models.sam_type if self.models.sam_config is None else "custom",
+            "sam_checkpoint": Path(self.models.model_path).name,
+            "sam_config": self.models.sam_config,
+            "detector": detector,
+            "box_threshold": det.box_threshold,
+            "text_threshold": det.text_threshold,
+            "nms_iou": det.nms_iou,
+            "max_objects": det.max_objects,
+            "detection_frequency": self.tracker.detection_frequency,
+            "fps": self.tracker.fps,
+            "max_frames": self.models.max_frames,
+            "tracker": {
+                k: v
+                for k, v in asdict(self.tracker).items()
+                if k not in ("detection_frequency", "fps", "save_masks", "group_by", "detect_batch_size")
+            },
+        }

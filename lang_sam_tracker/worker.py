@@ -1,0 +1,225 @@
+"""The worker side of a batch: pinned to one slot, models loaded once, one video at a time.
+
+The same functions run in a spawned process (multi-GPU pool), in a Ray actor, or in the parent
+itself (single-process script). A worker never writes results; it returns them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import RunConfig
+from .errors import ModelLoadError, TrackerError
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One worker's place: a GPU (relative to the GPUs this job can see) or a CPU share."""
+
+    index: int
+    gpu: int | None = None
+    threads: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"GPU {self.gpu}" if self.gpu is not None else f"CPU {self.index}"
+
+
+@dataclass
+class VideoTask:
+    video_path: str
+    text_prompt: str
+    output_video: str | None = None
+    attempt: int = 1
+
+
+@dataclass
+class TaskResult:
+    """What a worker hands back: a record, or a one-line error."""
+
+    video_path: str
+    record: dict | None = None
+    error: str | None = None
+    fatal: bool = False  # the models cannot be loaded: the whole run stops (exit 2)
+    poisoned: bool = False  # a CUDA error broke this worker's context: replace the worker
+    worker: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.record is not None
+
+
+def visible_devices_for(gpu: int, parent_visible: str | None) -> str:
+    """CUDA_VISIBLE_DEVICES for a worker on `gpu`, an index into the GPUs the job can see."""
+    if parent_visible is None or parent_visible.strip() == "":
+        return str(gpu)
+    visible = [d.strip() for d in parent_visible.split(",") if d.strip()]
+    if gpu >= len(visible):
+        raise ValueError(f"GPU id {gpu} is out of range: this job sees {len(visible)} GPU(s) ({parent_visible})")
+    return visible[gpu]
+
+
+def pin_process(slot: Slot) -> None:
+    """Bind this process to its slot; must run before torch initialises CUDA or its thread pool."""
+    if slot.gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices_for(slot.gpu, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(slot.threads)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL us when the parent dies, so no orphan keeps holding GPU memory."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except OSError:  # pragma: no cover - exotic libc
+        logger.debug("prctl(PR_SET_PDEATHSIG) unavailable")
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class Engine:
+    """A slot's models, loaded on first use and reused for every video."""
+
+    def __init__(self, run: RunConfig, slot: Slot, device: str) -> None:
+        self.run = run
+        self.slot = slot
+        self.device = device
+        self.tracker = None
+        self.model_loads = 0
+        self._pending_load_s = 0.0
+
+    def load(self) -> None:
+        import torch
+
+        from .checkpoints import build_sam2_streaming
+        from .detectors import build_detector
+        from .sam2_stream import StreamingSAM2
+        from .tracker import VideoTracker
+
+        torch.set_num_threads(max(1, self.slot.threads))
+        start = time.perf_counter()
+        m = self.run.models
+        predictor = build_sam2_streaming(m.sam_type, m.model_path, m.sam_config, self.device)
+        segmenter = StreamingSAM2(predictor, max_frames=m.max_frames)
+        detector = build_detector(m.detector, self.device)
+        self.tracker = VideoTracker(detector, segmenter, self.run.tracker, self.run.settings())
+        self.model_loads += 1
+        self._pending_load_s = time.perf_counter() - start
+        logger.debug("[%s] models loaded in %.1fs on %s", self.slot.label, self._pending_load_s, self.device)
+
+    def process(self, task: VideoTask, on_frame: Callable[[int], None] | None = None) -> TaskResult:
+        """Run one video; every failure becomes a one-line error, never an exception."""
+        info = {
+            "pid": os.getpid(),
+            "slot": self.slot.index,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "device": self.device,
+        }
+        try:
+            if self.tracker is None:
+                self.load()
+            load_s, self._pending_load_s = self._pending_load_s, 0.0
+            record = self.tracker.process(
+                task.video_path,
+                task.text_prompt,
+                output_video=Path(task.output_video) if task.output_video else None,
+                on_frame=on_frame,
+                load_seconds=load_s,
+            )
+            return TaskResult(task.video_path, record=record, worker={**info, "model_loads": self.model_loads})
+        except ModelLoadError as exc:
+            return TaskResult(task.video_path, error=str(exc), fatal=True, worker=info)
+        except TrackerError as exc:
+            return TaskResult(task.video_path, error=str(exc), worker={**info, "model_loads": self.model_loads})
+        except Exception as exc:  # any other failure is this video's, not the batch's
+            logger.debug("%s failed:\n%s", task.video_path, traceback.format_exc())
+            return TaskResult(
+                task.video_path,
+                error=f"{task.video_path}: {_one_line(exc)}",
+                poisoned=_poisons_cuda(exc),
+                worker={**info, "model_loads": self.model_loads},
+            )
+        finally:
+            _release_cuda_cache()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def _poisons_cuda(exc: BaseException) -> bool:
+    """Errors after which the CUDA context is unusable (illegal access, device assert); OOM is not one."""
+    text = str(exc)
+    return "CUDA error" in text or "CUBLAS_STATUS" in text or "cuDNN error" in text
+
+
+def _release_cuda_cache() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+# --------------------------------------------------------------- process pool side
+_ENGINE: Engine | None = None
+_PROGRESS = None
+
+
+def init_process_worker(slot: Slot, run: RunConfig, progress_queue, log_level: int) -> None:
+    """ProcessPoolExecutor initializer: pin, detach from terminal signals, prepare the engine."""
+    global _ENGINE, _PROGRESS
+    pin_process(slot)
+    # The parent decides what Ctrl-C / SIGTERM mean; a worker must not turn them into failures.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    _die_with_parent()
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    _ENGINE = Engine(run, slot, device=worker_device(slot))
+    _PROGRESS = progress_queue
+    if run.video_timeout:
+        import faulthandler
+
+        faulthandler.enable()
+
+
+def worker_device(slot: Slot) -> str:
+    """The torch device inside a pinned worker: its single visible GPU, or the CPU."""
+    return "cpu" if slot.gpu is None else "cuda:0"
+
+
+def run_in_process_worker(task: VideoTask) -> TaskResult:
+    """ProcessPoolExecutor task: process one video in the pinned worker."""
+    assert _ENGINE is not None, "init_process_worker did not run"
+    engine = _ENGINE
+    if _PROGRESS is None:
+        return engine.process(task)
+    last = [0.0]
+
+    def report(frames: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_INTERVAL_S:
+            last[0] = now
+            _PROGRESS.put((engine.slot.index, task.video_path, frames))
+
+    return engine.process(task, on_frame=report)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Multi-GPU batch tracking: edit the variables below, then run `bash run_batch_tracking_multiprocess.sh`.
+# Every variable can also be overridden from the environment, e.g. TEXT_PROMPT="person . dog" bash ...
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VIDEO_LIST="${VIDEO_LIST:-video_list.txt}"            # one video path per line
+TEXT_PROMPT="${TEXT_PROMPT:-car}"                     # "car", or several classes: "person . dog"
+OUTPUT_JSONL="${OUTPUT_JSONL:-outputs/results.jsonl}" # one JSON line per finished video
+OUTPUT_VIDEO_DIR="${OUTPUT_VIDEO_DIR:-}"              # annotated videos go here when set
+GPU_IDS="${GPU_IDS:-}"                                # e.g. "0 1 2 3"; empty: every visible GPU
+NUM_WORKERS="${NUM_WORKERS:-}"                        # empty: one per GPU (1 CPU worker without CUDA)
+RESUME="${RESUME:-true}"                              # false: move the old results aside, start afresh
+SAM_TYPE="${SAM_TYPE:-sam2.1_hiera_large}"
+MODEL_PATH="${MODEL_PATH:-models/sam2/checkpoints/sam2.1_hiera_large.pt}"
+DETECTION_FREQUENCY="${DETECTION_FREQUENCY:-1}"
+EXTRA_ARGS="${EXTRA_ARGS:-}"                          # any other flags, see --help
+PYTHON="${PYTHON:-python}"
+
+echo "================ lang-sam-tracker batch ================"
+echo "Video list:          ${VIDEO_LIST} ($(grep -cv '^\s*\(#\|$\)' "${VIDEO_LIST}" || true) videos)"
+echo "Text prompt:         ${TEXT_PROMPT}"
+echo "Output JSONL:        ${OUTPUT_JSONL}"
+echo "Annotated videos:    ${OUTPUT_VIDEO_DIR:-(off)}"
+echo "GPU ids:             ${GPU_IDS:-(all visible)}"
+echo "Workers:             ${NUM_WORKERS:-(one per GPU)}"
+echo "Resume:              ${RESUME}"
+echo "SAM 2:               ${SAM_TYPE} (${MODEL_PATH})"
+echo "Detection frequency: ${DETECTION_FREQUENCY}"
+echo "========================================================="
+
+args=(--video_list "${VIDEO_LIST}" --text_prompt "${TEXT_PROMPT}" --output_jsonl "${OUTPUT_JSONL}"
+      --sam_type "${SAM_TYPE}" --model_path "${MODEL_PATH}" --detection_frequency "${DETECTION_FREQUENCY}")
+[ -n "${OUTPUT_VIDEO_DIR}" ] && args+=(--output_video_dir "${OUTPUT_VIDEO_DIR}")
+[ -n "${GPU_IDS}" ] && args+=(--gpu_ids ${GPU_IDS})
+[ -n "${NUM_WORKERS}" ] && args+=(--num_workers "${NUM_WORKERS}")
+[ "${RESUME}" = "true" ] && args+=(--resume) || args+=(--no-resume)
+
+mkdir -p "$(dirname "${OUTPUT_JSONL}")"
+status=0
+# exec-free on purpose: the summary below must still print; signals reach python through the process group.
+"${PYTHON}" scripts/batch_track_videos_multiprocess.py "${args[@]}" ${EXTRA_ARGS} || status=$?
+
+echo "========================================================="
+done_count=$( [ -f "${OUTPUT_JSONL}" ] && wc -l < "${OUTPUT_JSONL}" || echo 0)
+failed_file="${OUTPUT_JSONL%.jsonl}.failed.jsonl"
+failed_count=$( [ -f "${failed_file}" ] && wc -l < "${failed_file}" || echo 0)
+echo "Finished with exit status ${status}: ${done_count} record(s) in ${OUTPUT_JSONL}, ${failed_count} failure line(s) in ${failed_file}"
+exit "${status}"

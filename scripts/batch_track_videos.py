@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""Track text-prompted objects in a list of videos in this one process. See --help."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lang_sam_tracker.cli import main_single  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main_single())
