@@ -142,9 +142,66 @@ def original_detector(tiny_gdino_original):
     return OriginalGroundingDinoDetector(config, checkpoint, device="cpu", postprocess=LOOSE)
 
 
-@pytest.fixture(params=["hf", "groundingdino"])
+def _build_tiny_owl(folder, version: str):
+    """A tiny random OWL-ViT / OWLv2 save_pretrained folder, with a character-level CLIP BPE vocabulary."""
+    import json
+
+    from transformers import CLIPTokenizer
+    from transformers import OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor
+    from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
+    from transformers.models.clip.tokenization_clip import bytes_to_unicode
+
+    chars = list(bytes_to_unicode().values())
+    vocab = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
+    config_cls, model_cls, image_cls, processor_cls = {
+        "owlvit": (OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor),
+        "owlv2": (Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor),
+    }[version]
+    tiny = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+    config = config_cls(
+        text_config=dict(vocab_size=len(vocab), max_position_embeddings=16, **tiny),
+        vision_config=dict(image_size=64, patch_size=16, **tiny),
+        projection_dim=32,
+    )
+    torch.manual_seed(0)
+    model = model_cls(config).eval()
+    with torch.no_grad():  # keep random boxes near their patch anchors instead of saturating to the frame edges
+        model.box_head.dense2.weight.mul_(0.01)
+        model.box_head.dense2.bias.zero_()
+    model.save_pretrained(folder)
+    size = {"height": 64, "width": 64}
+    image_processor = image_cls(size=size, crop_size=size) if version == "owlvit" else image_cls(size=size)
+    processor_cls(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def owl_detectors(tmp_path_factory):
+    """version -> tiny OWL detector, each built on first use."""
+    built = {}
+
+    def get(version: str) -> HFZeroShotDetector:
+        if version not in built:
+            folder = _build_tiny_owl(tmp_path_factory.mktemp("owl") / version, version)
+            built[version] = HFZeroShotDetector(str(folder), device="cpu", postprocess=LOOSE)
+        return built[version]
+
+    return get
+
+
+def _get_detector(request, kind: str):
+    if kind in ("owlvit", "owlv2"):
+        return request.getfixturevalue("owl_detectors")(kind)
+    return request.getfixturevalue({"hf": "hf_detector", "groundingdino": "original_detector"}[kind])
+
+
+@pytest.fixture(params=["hf", "groundingdino", "owlvit", "owlv2"])
 def detector(request):
-    return request.getfixturevalue("hf_detector" if request.param == "hf" else "original_detector")
+    return _get_detector(request, request.param)
 
 
 def _scene(height: int, width: int, seed: int) -> np.ndarray:
@@ -225,15 +282,55 @@ def _model_pixels(detector, frame: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("rgb", [(255, 0, 0), (0, 0, 255), (30, 200, 90)])
 def test_the_model_sees_the_colours_the_user_sees(detector, rgb):
-    """RGB in, RGB normalised with ImageNet stats out: a BGR swap would put red in channel 2."""
-    frame = np.empty((60, 90, 3), np.uint8)
+    """RGB in, RGB normalised with the model's mean/std out: a BGR swap would put red in channel 2."""
+    frame = np.empty((64, 64, 3), np.uint8)  # square: OWLv2 pads other shapes with grey
     frame[:] = rgb
     before = frame.copy()
     pixels = _model_pixels(detector, frame)
-    expected = (np.array(rgb) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    if isinstance(detector, HFZeroShotDetector):
+        mean, std = detector.processor.image_processor.image_mean, detector.processor.image_processor.image_std
+    else:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD  # groundingdino-py's inference transform
+    expected = (np.array(rgb) / 255.0 - np.array(mean)) / np.array(std)
     np.testing.assert_allclose(pixels.reshape(3, -1).mean(axis=1), expected, atol=1e-3)
     np.testing.assert_allclose(pixels.reshape(3, -1).std(axis=1), 0, atol=1e-3)
     np.testing.assert_array_equal(frame, before)  # the caller's frame is untouched
+
+
+@pytest.mark.parametrize("backend", ["hf", "owlvit", "owlv2"])
+def test_hf_boxes_and_scores_match_transformers_own_post_processing(request, backend):
+    """Our pixel boxes (incl. OWLv2's padded-square convention) equal transformers' reference post-processing."""
+    detector = _get_detector(request, backend)
+    frame = _scene(72, 120, seed=3)
+    ours = HFZeroShotDetector.detect(
+        _with_postprocess(detector, PostProcess(0.0, 0.0, nms_iou=1.0)), [frame], "red square . blue circle"
+    )[0]
+    text = "red square . blue circle ." if backend == "hf" else ["red square", "blue circle"]
+    inputs = detector.processor(images=[frame], text=[text], return_tensors="pt")
+    with torch.no_grad():
+        outputs = detector.model(**inputs)
+    if backend == "hf":
+        ref = detector.processor.post_process_grounded_object_detection(
+            outputs, inputs["input_ids"], threshold=0.0, text_threshold=0.0, target_sizes=[(72, 120)]
+        )[0]
+    else:
+        ref = detector.processor.image_processor.post_process_object_detection(outputs, threshold=0.0, target_sizes=[(72, 120)])[0]
+    ref_boxes = ref["boxes"].clone()
+    ref_boxes[:, 0::2] = ref_boxes[:, 0::2].clamp(0, 120)
+    ref_boxes[:, 1::2] = ref_boxes[:, 1::2].clamp(0, 72)
+    order = ref["scores"].argsort(descending=True)
+    nonempty = [i for i in order.tolist() if (ref_boxes[i, 2] > ref_boxes[i, 0]) and (ref_boxes[i, 3] > ref_boxes[i, 1])]
+    np.testing.assert_allclose(ours.scores, ref["scores"][nonempty].numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours.boxes_xyxy, ref_boxes[nonempty].numpy(), atol=1e-3)
+
+
+def _with_postprocess(detector, postprocess):
+    """A shallow copy of `detector` with other post-processing (the loaded model is shared)."""
+    import copy
+
+    clone = copy.copy(detector)
+    clone.postprocess = postprocess
+    return clone
 
 
 # ----------------------------------------------------------------------------- configuration and errors

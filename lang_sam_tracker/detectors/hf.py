@@ -1,10 +1,12 @@
-"""Hugging Face zero-shot detectors (Grounding DINO and MM Grounding DINO checkpoints).
+"""Hugging Face zero-shot detectors: Grounding DINO, MM Grounding DINO, OWL-ViT and OWLv2 checkpoints.
 
 Loads through `AutoProcessor` / `AutoModelForZeroShotObjectDetection` from a hub id (the usual
-Hugging Face cache) or a local `save_pretrained` folder. Post-processing reads the raw token
-logits (see `postprocess.PostProcess`) instead of the processor's post-processing, whose
-arguments changed between transformers 4 and 5 (`box_threshold` -> `threshold`, `labels` ->
-`text_labels`).
+Hugging Face cache) or a local `save_pretrained` folder. Post-processing reads the raw logits
+(see `postprocess.PostProcess`) instead of the processors' post-processing, whose arguments
+changed between transformers 4 and 5 (`box_threshold` -> `threshold`, `labels` -> `text_labels`).
+Grounding DINO models score caption tokens, mapped back to classes by `prompt.tokenize_prompt`;
+OWL models score one text query per class, so each class is its own "token" and both thresholds
+apply to the class score. OmDet-Turbo (task-prompted, other outputs) is not supported.
 
 Precision: on CUDA the forward runs under float16 autocast (matmuls and convolutions in half,
 softmax / layer norm / sigmoid kept in float32 by autocast) with float32 weights; logits and
@@ -31,6 +33,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_HF_MODEL = "IDEA-Research/grounding-dino-base"
 # Model types whose logits score caption tokens, with [CLS]/[SEP]/"." splitting phrases.
 TOKEN_GROUNDED_TYPES = ("grounding-dino", "mm-grounding-dino")
+# Model types with one text query per class; True where boxes are normalised to the image padded
+# (bottom/right) to a square, as OWLv2's image processor does, rather than to the image itself.
+CLASS_QUERY_TYPES = {"owlvit": False, "owlv2": True}
 
 
 def _looks_like_path(model: str) -> bool:
@@ -48,7 +53,7 @@ def _load_error(model: str, exc: Exception) -> ModelLoadError:
 
 
 class HFZeroShotDetector:
-    """Grounding DINO through transformers, batched over frames of the same size."""
+    """A transformers zero-shot detector, batched over frames of the same size."""
 
     def __init__(
         self,
@@ -71,10 +76,11 @@ class HFZeroShotDetector:
         except (OSError, ValueError) as exc:
             raise _load_error(model, exc) from exc
         model_type = self.model.config.model_type
-        if model_type not in TOKEN_GROUNDED_TYPES:
-            raise ModelLoadError(
-                f"detector {model!r} is a {model_type!r} model; supported model types: {', '.join(TOKEN_GROUNDED_TYPES)}"
-            )
+        if model_type not in TOKEN_GROUNDED_TYPES and model_type not in CLASS_QUERY_TYPES:
+            supported = ", ".join((*TOKEN_GROUNDED_TYPES, *CLASS_QUERY_TYPES))
+            raise ModelLoadError(f"detector {model!r} is a {model_type!r} model; supported model types: {supported}")
+        self.token_grounded = model_type in TOKEN_GROUNDED_TYPES
+        self.square_padded = CLASS_QUERY_TYPES.get(model_type, False)
         self.device = torch.device(device)
         self.model.to(self.device).eval()
         self.half = self.device.type == "cuda" if half is None else half
@@ -89,24 +95,35 @@ class HFZeroShotDetector:
         """One `Detections` per RGB uint8 frame, in order."""
         check_frames(frames)
         parsed = parse_prompt(prompt)
-        input_ids, token_map = tokenize_prompt(self.processor.tokenizer, parsed)
+        if self.token_grounded:
+            input_ids, token_map = tokenize_prompt(self.processor.tokenizer, parsed)
+            text: str | list[str] = parsed.caption
+        else:
+            token_map = np.eye(len(parsed.classes), dtype=bool)
+            text = list(parsed.classes)
         results: list[Detections | None] = [None] * len(frames)
         for indices in same_size_batches(frames, self.batch_size):
             batch = [frames[i] for i in indices]
             inputs = self.processor(
-                images=batch,
-                text=[parsed.caption] * len(batch),
-                return_tensors="pt",
-                input_data_format="channels_last",
+                images=batch, text=[text] * len(batch), return_tensors="pt", input_data_format="channels_last"
             )
-            if inputs["input_ids"][0].tolist() != input_ids:
+            if self.token_grounded and inputs["input_ids"][0].tolist() != input_ids:
                 raise RuntimeError("processor tokenized the caption differently from its own tokenizer")
             inputs = inputs.to(self.device)
             with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=self.half):
                 outputs = self.model(**inputs)
             frame_hw = batch[0].shape[:2]
             for j, i in enumerate(indices):
-                results[i] = self.postprocess(
-                    outputs.logits[j].float(), outputs.pred_boxes[j].float(), token_map, parsed.classes, frame_hw
-                )
+                boxes = outputs.pred_boxes[j].float()
+                if self.square_padded:
+                    boxes = square_to_frame(boxes, frame_hw)
+                results[i] = self.postprocess(outputs.logits[j].float(), boxes, token_map, parsed.classes, frame_hw)
         return results  # type: ignore[return-value]
+
+
+def square_to_frame(boxes_cxcywh: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tensor:
+    """Boxes normalised to the frame padded bottom/right to a square -> normalised to the frame."""
+    height, width = frame_hw
+    side = max(height, width)
+    scale = torch.tensor([side / width, side / height] * 2, dtype=boxes_cxcywh.dtype, device=boxes_cxcywh.device)
+    return boxes_cxcywh * scale

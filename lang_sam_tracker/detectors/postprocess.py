@@ -57,7 +57,8 @@ class PostProcess:
 
         token_logits: (Q, T) logits per query and caption token, -inf for padding tokens.
         boxes_cxcywh: (Q, 4) boxes normalised to the frame (what both Grounding DINOs predict).
-        token_map: (C, T') boolean class-token map of the caption (see `prompt.class_token_map`).
+        token_map: (C, T') boolean class-token map of the caption (see `prompt.class_token_map`);
+            the identity for models that score one text query per class (OWL-ViT).
         """
         probs = token_logits.float().sigmoid()
         box_scores = probs.max(dim=-1).values
