@@ -16,7 +16,10 @@ Preprocessing follows groundingdino-py's inference transforms (shorter side 800,
 most 1333, ImageNet mean/std) on RGB numpy frames, resized with antialiased bilinear
 interpolation on the model's device (what PIL's bilinear resize computes). A config may set
 `inference_min_size` / `inference_max_size` to change the two sizes (the tiny test model does).
-Precision on CUDA: float16 autocast with float32 weights, as in `hf.py`.
+Precision: float32 by default, also on CUDA. groundingdino-py was not written for autocast (its
+decoder FFN switches autocast off locally and its deformable attention is a pure-PyTorch
+fallback in 0.4.0), so float16 autocast is opt-in here (`half=True`) until it is verified on a
+GPU; the Hugging Face backend, whose Grounding DINO carries float16 guards, uses it by default.
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ def build_groundingdino(config_path: Path, device: torch.device, text_encoder: s
     except Exception as exc:  # the config is Python code: any error is a broken config
         raise ModelLoadError(f"Grounding DINO config {config_path} cannot be read ({type(exc).__name__}: {exc})") from exc
     args.text_encoder_type = _resolve_text_encoder(text_encoder or args.text_encoder_type, config_path)
+    if not Path(args.text_encoder_type).is_dir():
+        logger.info("text encoder %r comes from the Hugging Face cache (downloaded if missing and online)", args.text_encoder_type)
     args.device = str(device)
     stdout = io.StringIO()
     try:
@@ -152,10 +157,10 @@ class OriginalGroundingDinoDetector:
         device: str = "cpu",
         postprocess: PostProcess | None = None,
         text_encoder: str | None = None,
-        half: bool | None = None,
+        half: bool = False,
         batch_size: int = 8,
     ) -> None:
-        """`text_encoder` overrides the config's text_encoder_type; `half=None` means float16 autocast on CUDA."""
+        """`text_encoder` overrides the config's text_encoder_type; `half=True` runs float16 autocast on CUDA."""
         config_path, checkpoint_path = Path(config_path).expanduser(), Path(checkpoint_path).expanduser()
         self.device = torch.device(device)
         state = read_state_dict(checkpoint_path)  # before building: a bad file fails fast
@@ -164,7 +169,7 @@ class OriginalGroundingDinoDetector:
         self.model = model.to(self.device).eval()
         self.min_size = int(args.get("inference_min_size", 800))
         self.max_size = args.get("inference_max_size", 1333)
-        self.half = self.device.type == "cuda" if half is None else half
+        self.half = half and self.device.type == "cuda"
         self.postprocess = postprocess or PostProcess()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -83,7 +83,7 @@ class HFZeroShotDetector:
         self.square_padded = CLASS_QUERY_TYPES.get(model_type, False)
         self.device = torch.device(device)
         self.model.to(self.device).eval()
-        self.half = self.device.type == "cuda" if half is None else half
+        self.half = self.device.type == "cuda" and half is not False
         self.postprocess = postprocess or PostProcess()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -6,8 +6,8 @@ architectures, file formats, tokenizers and loaders are exercised without any do
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import string
 from pathlib import Path
 
@@ -101,8 +101,8 @@ def build_tiny_hf_grounding_dino(folder: Path) -> Path:
     )
 
     folder = Path(folder)
-    if (folder / "config.json").is_file() and (folder / "preprocessor_config.json").is_file():
-        return folder
+    if (folder / "preprocessor_config.json").is_file() and (folder / "model.safetensors").is_file():
+        return folder  # the model is written last
     tokenizer = _write_tokenizer(folder)
     backbone = SwinConfig(
         image_size=224,
@@ -158,10 +158,10 @@ def build_tiny_original_grounding_dino(folder: Path) -> tuple[Path, Path]:
     inference size, and `text_encoder_type` pointing at `folder/bert` (a tiny BERT written with
     `save_pretrained`), so nothing is fetched from the hub. Reuses an existing build.
     """
-    import re
-
     import groundingdino
     from transformers import BertModel
+
+    from ..detectors.groundingdino_original import build_groundingdino
 
     folder = Path(folder)
     config_path, checkpoint_path = folder / "tiny_groundingdino.py", folder / "tiny_groundingdino.pth"
@@ -183,11 +183,11 @@ def build_tiny_original_grounding_dino(folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     config_path.write_text(text)
 
-    from lang_sam_tracker.detectors.groundingdino_original import build_groundingdino
-
     torch.manual_seed(SEED)
     model, _ = build_groundingdino(config_path, torch.device("cpu"))
     _spread_scores(model.transformer.decoder.norm, ORIGINAL_SCORE_SCALE)
-    torch.save({"model": model.state_dict()}, checkpoint_path)
+    partial = checkpoint_path.with_suffix(".pth.partial")
+    torch.save({"model": model.state_dict()}, partial)
+    partial.replace(checkpoint_path)  # an interrupted build is never mistaken for a finished one
     logger.info("wrote tiny original Grounding DINO to %s", folder)
     return config_path, checkpoint_path
