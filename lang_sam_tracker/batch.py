@@ -454,8 +454,21 @@ def log_summary(run: RunConfig, summary: BatchSummary) -> None:
 
 
 # ------------------------------------------------------------------ entry points
+def prepare_models(run: RunConfig) -> None:
+    """Check (and download, once, here) the SAM 2 checkpoint before any worker starts."""
+    from .checkpoints import ensure_checkpoint, get_model_spec
+
+    m = run.models
+    spec = get_model_spec(m.sam_type)
+    if m.sam_config is None:
+        ensure_checkpoint(Path(m.model_path), spec)
+    elif not Path(m.model_path).is_file():
+        raise UsageError(f"checkpoint {m.model_path} not found (needed with --sam_config {m.sam_config})")
+
+
 def run_multiprocess(run: RunConfig, drain_timeout_s: float = 10.0) -> BatchSummary:
     """One single-worker process pool per slot (GPU slots, or CPU workers without CUDA)."""
+    prepare_models(run)
     slots = plan_slots(run.gpu_ids, run.num_workers, run.device, 0 if (run.device or "").startswith("cpu") else cuda_device_count())
     logger.info("Workers: %s", ", ".join(f"[{s.label}]" for s in slots))
     ctx = mp.get_context("spawn")
@@ -472,6 +485,7 @@ def run_multiprocess(run: RunConfig, drain_timeout_s: float = 10.0) -> BatchSumm
 
 def run_single_process(run: RunConfig) -> BatchSummary:
     """The same engine in this process: models load once, videos run one after another."""
+    prepare_models(run)
     device = run.device or ("cuda:0" if cuda_device_count() > 0 else "cpu")
     slot = Slot(index=0, gpu=None if device.startswith("cpu") else _gpu_index(device), threads=os.cpu_count() or 1)
     if device.startswith("cpu") and run.device is None:

@@ -321,7 +321,7 @@ def build_sam2_streaming(
     load_checkpoint_strict(model, path, config)
     if model.fill_hole_area > 0 and not _hole_filling_available(device):
         # sam2 would warn and skip it on every frame; the result is the same, without the noise
-        logger.info("sam2 CUDA extension unavailable on %s: small-hole filling of masks is off", device)
+        logger.debug("sam2 CUDA extension unavailable on %s: small-hole filling of masks is off", device)
         model.fill_hole_area = 0
-    logger.info("loaded SAM 2 %s from %s on %s", config, path, device)
+    logger.debug("loaded SAM 2 %s from %s on %s", config, path, device)
     return model

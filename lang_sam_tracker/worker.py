@@ -195,7 +195,7 @@ def init_process_worker(slot: Slot, run: RunConfig, progress_queue, log_level: i
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     _die_with_parent()
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
-    _ENGINE = Engine(run, slot, device=worker_device(slot))
+    _ENGINE = Engine(run, slot, device=worker_device(slot, run.device))
     _PROGRESS = progress_queue
     if run.video_timeout:
         import faulthandler
@@ -203,9 +203,12 @@ def init_process_worker(slot: Slot, run: RunConfig, progress_queue, log_level: i
         faulthandler.enable()
 
 
-def worker_device(slot: Slot) -> str:
-    """The torch device inside a pinned worker: its single visible GPU, or the CPU."""
-    return "cpu" if slot.gpu is None else "cuda:0"
+def worker_device(slot: Slot, requested: str | None = None) -> str:
+    """The torch device inside a pinned worker: its single visible GPU, or the CPU (no GPU slot,
+    or `--device cpu`)."""
+    if slot.gpu is None or (requested or "").startswith("cpu"):
+        return "cpu"
+    return "cuda:0"
 
 
 def run_in_process_worker(task: VideoTask) -> TaskResult:
