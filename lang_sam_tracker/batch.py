@@ -16,6 +16,7 @@ import signal
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
@@ -134,7 +135,11 @@ class ProcessSlotRunner:
         )
 
     def submit(self, task: VideoTask) -> Future:
-        return self._pool.submit(run_in_process_worker, task)
+        try:
+            return self._pool.submit(run_in_process_worker, task)
+        except BrokenProcessPool:  # the worker died while idle: replace it first
+            self.restart()
+            return self._pool.submit(run_in_process_worker, task)
 
     def pids(self) -> list[int]:
         return [p.pid for p in (self._pool._processes or {}).values() if p.pid]

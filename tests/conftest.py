@@ -44,3 +44,29 @@ def tiny_gdino_original(tiny_dir):
     from lang_sam_tracker.testing.tiny_grounding_dino import build_tiny_original_grounding_dino
 
     return build_tiny_original_grounding_dino(tiny_dir / "groundingdino_original")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_args(tiny_sam2, tiny_gdino_hf):
+    """CLI flags that run the batch scripts on the tiny models (random weights: every query passes
+    at threshold 0, so top-k bounds the number of objects)."""
+    yaml_path, ckpt_path = tiny_sam2
+    return [
+        "--sam_config", str(yaml_path),
+        "--model_path", str(ckpt_path),
+        "--detector_model", str(tiny_gdino_hf),
+        "--box_threshold", "0",
+        "--max_objects", "2",
+    ]
+
+
+@pytest.fixture(scope="session")
+def subprocess_env():
+    """Environment for scripts run as subprocesses: one thread, hub offline, the package importable."""
+    from pathlib import Path
+
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
