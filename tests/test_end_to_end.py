@@ -1,0 +1,127 @@
+"""The real tiny models (detector + streaming SAM 2) through VideoTracker, loaded as workers load them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from lang_sam_tracker.cli import build_parser, run_config_from_args
+from lang_sam_tracker.records import validate_record
+from lang_sam_tracker.testing import scenes
+from lang_sam_tracker.worker import Engine, Slot, VideoTask
+
+
+def make_engine(tiny_model_args, tmp_path, *extra) -> Engine:
+    args = build_parser(False).parse_args(
+        ["--video_list", "unused.txt", "--text_prompt", "car . person", "--output_jsonl", str(tmp_path / "r.jsonl"),
+         *tiny_model_args, *extra]
+    )
+    return Engine(run_config_from_args(args), Slot(0, threads=1), "cpu")
+
+
+def process(engine: Engine, path: Path, on_frame=None) -> dict:
+    result = engine.process(VideoTask(str(path), "car . person"), on_frame=on_frame)
+    assert result.ok, result.error
+    validate_record(result.record)
+    return result.record
+
+
+def nearest_on_grid(times: list[float], fps: int, clock: int = 90000) -> list[int]:
+    """Reference sampling: for each grid point k/fps, the nearest frame (earlier on ties), each once.
+
+    Exact integer arithmetic in the container's clock ticks, so ties are real ties."""
+    ticks = np.round(np.asarray(times) * clock).astype(np.int64)
+    chosen: list[int] = []
+    k = 0
+    while k * clock // fps <= ticks[-1]:
+        i = int(np.argmin(np.abs(ticks - k * clock // fps)))
+        if i not in chosen:
+            chosen.append(i)
+        k += 1
+    return chosen
+
+
+@pytest.mark.parametrize("source_fps, target_fps", [(30, 10), (60, 10), (30, None)])
+def test_frame_indices_and_times_follow_the_sampling(tmp_path, tiny_model_args, source_fps, target_fps):
+    scene = scenes.three_movers(width=64, height=48, n_frames=30, fps=source_fps)
+    path = scenes.write_video(scene, tmp_path / "v.mp4")
+    extra = ["--fps", str(target_fps)] if target_fps else []
+    record = process(make_engine(tiny_model_args, tmp_path, *extra), path)
+    step = source_fps // target_fps if target_fps else 1
+    assert [f["frame_idx"] for f in record["frames"]] == list(range(0, 30, step))
+    assert [f["time_s"] for f in record["frames"]] == pytest.approx([i / source_fps for i in range(0, 30, step)], abs=1e-4)
+    assert record["video_info"]["process_fps"] == pytest.approx(source_fps / step, rel=1e-3)
+    assert record["video_info"]["original_fps"] == pytest.approx(source_fps)
+    assert record["video_info"]["processed_frames"] == len(record["frames"])
+    assert record["stats"]["num_objects"] >= 1
+    assert all(o["label"] in ("car", "person") for f in record["frames"] for o in f["objects"])
+
+
+def test_variable_frame_rate_uses_real_timestamps(tmp_path, tiny_model_args):
+    scene = scenes.three_movers(width=64, height=48, n_frames=40, fps=30)
+    times = scenes.vfr_timestamps(40, 30, seed=3)
+    path = scenes.write_video(scene, tmp_path / "vfr.mp4", timestamps=times)
+    record = process(make_engine(tiny_model_args, tmp_path, "--fps", "10"), path)
+    expected = nearest_on_grid(times, 10)
+    assert [f["frame_idx"] for f in record["frames"]] == expected
+    assert [f["time_s"] for f in record["frames"]] == pytest.approx([times[i] for i in expected], abs=1e-4)
+    chosen = [times[i] for i in expected]
+    assert record["video_info"]["process_fps"] == pytest.approx((len(chosen) - 1) / (chosen[-1] - chosen[0]), rel=1e-3)
+
+
+def test_rotated_file_reports_display_size(tmp_path, tiny_model_args):
+    scene = scenes.three_movers(width=64, height=48, n_frames=6)
+    path = scenes.write_video(scene, tmp_path / "phone.mp4", rotation=90)
+    with av.open(str(path)) as container:
+        coded = container.streams.video[0].codec_context
+        assert (coded.width, coded.height) == (48, 64)
+    record = process(make_engine(tiny_model_args, tmp_path, "--save_masks"), path)
+    assert (record["video_info"]["width"], record["video_info"]["height"]) == (64, 48)
+    for frame in record["frames"]:
+        for obj in frame["objects"]:
+            assert obj["mask"]["size"] == [48, 64]
+            x, y, w, h = obj["bbox"]
+            assert x + w <= 64 and y + h <= 48
+
+
+def test_annotated_video_is_h264_with_all_frames(tmp_path, tiny_model_args):
+    scene = scenes.three_movers(width=64, height=48, n_frames=12, fps=30)
+    path = scenes.write_video(scene, tmp_path / "v.mp4")
+    engine = make_engine(tiny_model_args, tmp_path, "--fps", "15")
+    out = tmp_path / "annotated.mp4"
+    result = engine.process(VideoTask(str(path), "car", output_video=str(out)))
+    assert result.ok, result.error
+    assert result.record["output_video"] == str(out)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert float(stream.average_rate) == pytest.approx(15, rel=0.01)
+        assert sum(1 for _ in container.decode(stream)) == 6
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.slow
+def test_long_video_memory_is_flat(tmp_path, tiny_model_args):
+    """3,000 frames with the real models: RSS at the end within 10 % of RSS after 300 frames."""
+    scene = scenes.three_movers(width=64, height=48, n_frames=3000, fps=30)
+    path = scenes.write_video(scene, tmp_path / "long.mp4")
+    engine = make_engine(tiny_model_args, tmp_path, "--detection_frequency", "30")
+    rss: dict[int, int] = {}
+
+    def on_frame(n: int) -> None:
+        if n in (300, 3000):
+            rss[n] = _rss_bytes()
+
+    record = process(engine, path, on_frame)
+    assert record["video_info"]["processed_frames"] == 3000
+    assert rss[3000] <= rss[300] * 1.10, {k: v / 2**20 for k, v in rss.items()}
+    stats = engine.tracker.segmenter.stats()
+    assert stats["images"] <= 1
