@@ -10,13 +10,20 @@ from pathlib import Path
 from .config import DEFAULT_MODEL_PATH, DEFAULT_SAM_TYPE, ModelConfig, RunConfig
 from .detectors import add_detector_arguments, detector_config_from_args
 from .errors import TrackerError
+from .sharding import resolve_shard
 from .tracker import TrackerConfig
 
 logger = logging.getLogger("lang_sam_tracker")
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows a flag's default unless its help already says it or there is none worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _positive_float(text: str) -> float:
@@ -30,6 +37,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
@@ -88,14 +102,47 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
     run.add_argument("--video_timeout", type=_positive_float, default=None, help="kill and record as failed a video that takes longer than this many seconds (off by default)")
     run.add_argument("--log_every", type=float, default=30.0, help="seconds between plain progress lines when stderr is not a terminal")
     run.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
+
+    dist = parser.add_argument_group("many machines (SLURM job arrays, Ray)")
+    dist.add_argument(
+        "--shard_index", type=_non_negative_int, default=None,
+        help="run only shard I (0-based) of the list, split by a stable hash of each path as written (the same video "
+        "always lands in the same shard, whatever the list's order). Results go to the shard's own files named from "
+        "--output_jsonl (results.shard-03-of-16.jsonl, ledger results.shard-03-of-16.failed.jsonl); combine them with "
+        "`python -m lang_sam_tracker.merge`. Default inside a SLURM job array: see --num_shards",
+    )
+    dist.add_argument(
+        "--num_shards", type=_positive_int, default=None,
+        help="split the list into N shards (1: no split). Inside a SLURM job array with neither flag, the shard is "
+        "(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) of SLURM_ARRAY_TASK_COUNT; with --num_shards alone it is "
+        "SLURM_ARRAY_TASK_ID itself (use --array=0-(N-1)), which stays right when only failed array ids are resubmitted",
+    )
+    if multiprocess:
+        dist.add_argument(
+            "--backend", choices=["local", "ray"], default="local",
+            help="local: one worker process per slot on this machine; ray: one Ray actor per slot on a Ray cluster "
+            "(needs: pip install 'lang-sam-tracker[ray]'), videos handed out as actors come free, only this process writes",
+        )
+        dist.add_argument(
+            "--ray_address", default=None,
+            help="with --backend ray: 'auto' or HOST:PORT of a running cluster (the nodes must see the same model and video "
+            "paths); default: start a local Ray on this machine (or use RAY_ADDRESS when set)",
+        )
+        dist.add_argument(
+            "--gpus_per_worker", type=_positive_float, default=None,
+            help="with --backend ray: GPUs each actor reserves, fractions allowed (0.5: two actors per GPU); default 1 on "
+            "GPU clusters, 0 on CPU. Workers default to as many as fit (see --num_workers); --gpu_ids does not apply",
+        )
     return parser
 
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
+    shard = resolve_shard(args.shard_index, args.num_shards)
     return RunConfig(
         video_list=args.video_list,
         text_prompt=args.text_prompt,
-        output_jsonl=args.output_jsonl,
+        output_jsonl=shard.results_path(args.output_jsonl) if shard else args.output_jsonl,
+        shard=shard,
         output_video_dir=args.output_video_dir,
         models=ModelConfig(
             sam_type=args.sam_type,
@@ -145,14 +192,23 @@ def setup_logging(level: str) -> None:
 
 
 def _main(argv: list[str] | None, multiprocess: bool) -> int:
-    args = build_parser(multiprocess).parse_args(argv)
+    parser = build_parser(multiprocess)
+    args = parser.parse_args(argv)
+    ray_backend = multiprocess and args.backend == "ray"
+    if multiprocess and not ray_backend and (args.ray_address is not None or args.gpus_per_worker is not None):
+        parser.error("--ray_address and --gpus_per_worker need --backend ray")
     setup_logging(args.log_level)
     from . import batch
 
     try:
         run = run_config_from_args(args)
         drain = getattr(args, "drain_timeout", 10.0)
-        summary = batch.run_multiprocess(run, drain) if multiprocess else batch.run_single_process(run)
+        if ray_backend:
+            from .ray_backend import run_ray
+
+            summary = run_ray(run, args.ray_address, args.gpus_per_worker, drain)
+        else:
+            summary = batch.run_multiprocess(run, drain) if multiprocess else batch.run_single_process(run)
     except (TrackerError, ValueError) as exc:
         logger.error("%s", exc)
         return batch.EXIT_USAGE
