@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Protocol
 
 from .config import RunConfig
 from .errors import TrackerError
@@ -289,6 +289,9 @@ def run_batch(
     start = time.monotonic()
     summary = BatchSummary()
     videos = read_video_list(run.video_list)
+    if run.shard is not None:
+        listed, videos = len(videos), run.shard.select(videos)
+        logger.info("%s: %d of the %d listed videos; results in %s", run.shard.tag, len(videos), listed, run.output_jsonl)
     summary.total = len(videos)
     tasks = deque(pending_tasks(run, videos, summary))
     stop = _StopFlag()

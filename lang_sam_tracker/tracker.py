@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
@@ -172,7 +172,6 @@ class VideoTracker:
         start = time.perf_counter()
         timing = _Timing()
         ids = _Identities(cfg)
-        processed, seen_ids = 0, set()
         self.segmenter.reset()
         with VideoReader(video_path, fps=cfg.fps) as reader:
             info = reader.info
@@ -186,8 +185,6 @@ class VideoTracker:
                 for item in self._schedule(reader, text_prompt, timing):
                     observations = self._step(ids, item, timing, want_masks=cfg.save_masks or writer is not None)
                     builder.add_frame(item.frame.index, item.frame.time_s, observations)
-                    processed += 1
-                    seen_ids.update(o.obj_id for o in observations)
                     if writer is not None:
                         t0 = time.perf_counter()
                         writer.write(item.frame.rgb, observations)
@@ -202,10 +199,9 @@ class VideoTracker:
                     timing.render += time.perf_counter() - t0
             decode_seconds = reader.decode_seconds
         elapsed = time.perf_counter() - start
-        stats = {
-            "num_objects": len(seen_ids),
+        stats = {  # num_objects is filled in by the builder, from what the record holds
             "elapsed_s": round(elapsed, 3),
-            "fps": round(processed / elapsed, 2) if elapsed > 0 else 0.0,
+            "fps": round(builder.processed_frames / elapsed, 2) if elapsed > 0 else 0.0,
             "device": str(self.segmenter.device),
             "timing_s": {
                 "load": round(load_seconds, 3),
@@ -215,10 +211,9 @@ class VideoTracker:
                 "render": round(timing.render, 3),
             },
         }
-        record = builder.build(stats=stats, meta=self.meta())
-        if output_video is not None:
-            record["output_video"] = str(output_video)
-        return record
+        return builder.build(
+            stats=stats, meta=self.meta(), output_video=str(output_video) if output_video is not None else None
+        )
 
     def meta(self) -> dict:
         """Run settings for the record; `config_hash` says whether two records are comparable."""

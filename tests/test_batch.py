@@ -14,7 +14,7 @@ import pytest
 
 from lang_sam_tracker.batch import ProcessSlotRunner, UsageError, plan_slots, read_video_list, run_batch
 from lang_sam_tracker.cli import build_parser, run_config_from_args
-from lang_sam_tracker.jsonl import failures_path, read_jsonl
+from lang_sam_tracker.jsonl import failures_path
 from lang_sam_tracker.records import rle_to_mask, validate_record
 from lang_sam_tracker.testing import scenes
 from lang_sam_tracker.worker import Slot
@@ -301,3 +301,20 @@ def test_usage_and_model_errors_exit_2(tmp_path, tiny_model_args, subprocess_env
                                "--output_jsonl", str(tmp_path / "r.jsonl"), *bad_model], env)
     assert proc.returncode == 2, proc.stderr
     assert "missing.pt" in proc.stderr and "https://" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_single_process_ctrl_c_keeps_finished_records(tmp_path, tiny_model_args, subprocess_env):
+    videos = make_videos(tmp_path / "v", 3, frames=30)
+    out = tmp_path / "r.jsonl"
+    cmd = [sys.executable, SINGLE, "--video_list", str(write_list(tmp_path / "l.txt", videos)), "--text_prompt", "car",
+           "--output_jsonl", str(out), *tiny_model_args]
+    proc = subprocess.Popen(cmd, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: line_count(out) >= 1, what="first record")
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    assert "Traceback" not in stderr
+    assert 1 <= len(records(out)) < 3 and not failures_path(out).exists()

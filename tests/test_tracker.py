@@ -187,3 +187,14 @@ def test_state_does_not_leak_between_videos(tmp_path):
     second = tracker.process(str(path), "car")
     assert first["frames"] == second["frames"]
     assert segmenter.obj_ids == []
+
+
+def test_plain_progress_lines_when_not_a_terminal(caplog):
+    from lang_sam_tracker.progress import BatchProgress
+
+    with caplog.at_level("INFO", logger="lang_sam_tracker"):
+        with BatchProgress(total=3, every_s=0.0, interactive=False) as progress:
+            progress.slot_busy("GPU 0", "a.mp4", 12)
+            progress.finished(ok=True)
+            progress.tick()
+    assert "Progress: 1/3 videos (0 failed)" in caplog.text and "[GPU 0] a.mp4 frame 12" in caplog.text
