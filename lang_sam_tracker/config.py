@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .detectors import DetectorConfig
+from .sharding import Shard
 from .tracker import TrackerConfig
 
 DEFAULT_SAM_TYPE = "sam2.1_hiera_large"
@@ -39,6 +40,7 @@ class RunConfig:
     resume: bool = True
     video_timeout: float | None = None
     log_every_s: float = 30.0
+    shard: Shard | None = None  # run only this shard of the list (output_jsonl is then the shard's own file)
 
     def settings(self) -> dict:
         """Settings that change results: written to each record's `meta` and hashed for resume."""
