@@ -97,7 +97,7 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
     run.add_argument("--device", default=None, help=f"torch device ('cpu', 'cuda', 'cuda:1'); default {default_device}")
     if multiprocess:
         run.add_argument("--gpu_ids", type=int, nargs="+", default=None, help="GPU ids (relative to CUDA_VISIBLE_DEVICES) assigned round-robin to workers; repeat an id to give a GPU several workers (default: all visible GPUs)")
-        run.add_argument("--num_workers", type=_positive_int, default=None, help="number of worker processes (default: one per listed GPU; 1 on CPU)")
+        run.add_argument("--num_workers", type=_positive_int, default=None, help="number of worker processes (default: one per listed GPU; 1 on CPU); with --backend ray, actors (default: as many as the cluster's GPUs fit at --gpus_per_worker; 1 on CPU)")
         run.add_argument("--drain_timeout", type=float, default=10.0, help="on Ctrl-C/SIGTERM/SIGUSR1, seconds to let videos in flight finish before stopping")
     run.add_argument("--video_timeout", type=_positive_float, default=None, help="kill and record as failed a video that takes longer than this many seconds (off by default)")
     run.add_argument("--log_every", type=float, default=30.0, help="seconds between plain progress lines when stderr is not a terminal")
