@@ -15,9 +15,9 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .jsonl import JsonlAppender, _fsync_dir, failures_path, load_done, read_jsonl, resume_key
 from .sharding import Shard, shard_in_name
@@ -163,8 +163,10 @@ def _write_ledger(path: Path, entries: list[dict]) -> None:
 def report(summary: MergeSummary) -> str:
     """The lines the command prints: counts, then the first few failed and missing videos."""
     lines = [
-        f"Merged {len(summary.inputs)} file(s) into {summary.output}: {summary.added} record(s) added, "
-        f"{summary.already_in_output} already there, {summary.duplicates} duplicate(s) dropped",
+        (
+            f"Merged {len(summary.inputs)} file(s) into {summary.output}: {summary.added} record(s) added, "
+            f"{summary.already_in_output} already there, {summary.duplicates} duplicate(s) dropped"
+        ),
     ]
     for path in summary.missing_files:
         lines.append(f"Missing shard file: {path}" + ("" if summary.checked_list else " (or a shard with no videos: pass --video_list to tell)"))

@@ -18,9 +18,10 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .batch import BatchSummary, SlotRunner, UsageError, prepare_models, run_batch
 from .config import RunConfig
@@ -111,7 +112,7 @@ class ActorDied(Exception):
     """An actor that died mid-video, in one line (Ray's own message spans a dozen)."""
 
     @classmethod
-    def from_ray(cls, exc: BaseException) -> "ActorDied":
+    def from_ray(cls, exc: BaseException) -> ActorDied:
         text = str(exc)
         first = next((line.strip() for line in text.splitlines() if line.strip()), "the actor died")
         details = [f"pid {m.group(1)}" for m in [re.search(r"\bpid: (\d+)", text)] if m]
@@ -148,7 +149,7 @@ class RaySlotRunner:
                 relayed.set_result(done.result())
             except ray.exceptions.RayActorError as exc:
                 relayed.set_exception(ActorDied.from_ray(exc))
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed on to the loop, not swallowed
                 relayed.set_exception(exc)
 
         self._actor.process.remote(task).future().add_done_callback(relay)
@@ -171,20 +172,22 @@ def make_ray_runners(ray, slots: list[RaySlot], run: RunConfig, progress_queue, 
     """Start one actor per slot and wait until every one runs (a cluster too small fails here, exit 2)."""
     actor_class = ray.remote(SlotActor)
     runners = [RaySlotRunner(s, actor_class, (s, run, progress_queue, log_level)) for s in slots]
+    started = False
     try:
         ray.get([r.ready() for r in runners], timeout=ACTOR_START_TIMEOUT_S)
-    except BaseException as exc:
-        for r in runners:
-            r.close()
-        if isinstance(exc, ray.exceptions.GetTimeoutError):
-            raise UsageError(
-                f"Ray could not start {len(slots)} actor(s) in {ACTOR_START_TIMEOUT_S:g}s: "
-                "the cluster lacks the CPUs/GPUs they need (see --num_workers, --gpus_per_worker)"
-            ) from None
-        if isinstance(exc, ray.exceptions.RayError):  # the last line of Ray's report is the cause
-            cause = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), type(exc).__name__)
-            raise UsageError(f"a Ray actor could not start: {cause}") from None
-        raise
+        started = True
+    except ray.exceptions.GetTimeoutError:
+        raise UsageError(
+            f"Ray could not start {len(slots)} actor(s) in {ACTOR_START_TIMEOUT_S:g}s: "
+            "the cluster lacks the CPUs/GPUs they need (see --num_workers, --gpus_per_worker)"
+        ) from None
+    except ray.exceptions.RayError as exc:  # the last line of Ray's report is the cause
+        cause = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), type(exc).__name__)
+        raise UsageError(f"a Ray actor could not start: {cause}") from None
+    finally:
+        if not started:
+            for r in runners:
+                r.close()
     return runners
 
 

@@ -13,9 +13,9 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import pytest
 
 from lang_sam_tracker.jsonl import JsonlAppender, failures_path, read_jsonl, record_failure
 from lang_sam_tracker.merge import main, merge
-from lang_sam_tracker.sharding import Shard, shard_of
+from lang_sam_tracker.sharding import shard_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "car . person"

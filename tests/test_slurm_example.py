@@ -38,16 +38,14 @@ def test_sbatch_example_parses():
 
 def test_sbatch_example_has_what_an_array_job_needs():
     text = SBATCH.read_text()
-    directives = dict(
-        (m.group(1), m.group(2)) for m in re.finditer(r"^#SBATCH --([a-z-]+)(?:=(\S+))?", text, flags=re.M)
-    )
+    directives = {m.group(1): m.group(2) for m in re.finditer(r"^#SBATCH --([a-z-]+)(?:=(\S+))?", text, flags=re.MULTILINE)}
     assert re.fullmatch(r"0-(\d+)(%\d+)?", directives["array"])
-    num_shards = int(re.search(r"^NUM_SHARDS=(\d+)", text, flags=re.M).group(1))
+    num_shards = int(re.search(r"^NUM_SHARDS=(\d+)", text, flags=re.MULTILINE).group(1))
     assert directives["array"].split("%")[0] == f"0-{num_shards - 1}", "the array covers every shard once"
     assert directives["gres"].startswith("gpu:") and int(directives["cpus-per-task"]) >= 1
     assert directives["signal"] == "B:USR1@120"
     assert "%A" in directives["output"] and "%a" in directives["output"]
-    assert re.search(r"^exec .*scripts/batch_track_videos_multiprocess\.py", text, flags=re.M), "exec: python gets the signal"
+    assert re.search(r"^exec .*scripts/batch_track_videos_multiprocess\.py", text, flags=re.MULTILINE), "exec: python gets the signal"
     assert "requeue" in text and "lang_sam_tracker.merge" in text
 
 
@@ -60,7 +58,7 @@ def test_sbatch_example_uses_only_real_flags():
 
     merge_flags = set(FLAG.findall(_command(text, "lang_sam_tracker.merge").split('"')[0]))
     assert {"-o", "--video_list"} <= merge_flags
-    num_shards = re.search(r"^NUM_SHARDS=(\d+)", text, flags=re.M).group(1)
+    num_shards = re.search(r"^NUM_SHARDS=(\d+)", text, flags=re.MULTILINE).group(1)
     assert f"results.shard-*-of-{num_shards}.jsonl" in _command(text, "lang_sam_tracker.merge")
     merge_help = _help("-m", "lang_sam_tracker.merge")
     assert not [f for f in merge_flags if not re.search(rf"(?<![\w-]){re.escape(f)}\b", merge_help)]
