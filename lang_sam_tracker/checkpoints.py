@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm import tqdm
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, one_line
 
 if TYPE_CHECKING:
     from .sam2_stream import SAM2StreamingPredictor
@@ -130,11 +130,6 @@ def offline_switch() -> str | None:
     return None
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
 def _manual_download(path: Path, spec: Sam2ModelSpec) -> str:
     return f"download it there by hand: mkdir -p {path.parent} && wget {spec.url} -O {path}"
 
@@ -160,7 +155,7 @@ def ensure_checkpoint(path: str | Path, spec: Sam2ModelSpec) -> Path:
     except (OSError, ValueError) as err:  # URLError and HTTPError are OSErrors
         raise ModelLoadError(
             f"checkpoint {path} not found and could not be downloaded from {spec.url} "
-            f"({_one_line(err)}); {_manual_download(path, spec)}"
+            f"({one_line(err)}); {_manual_download(path, spec)}"
         ) from err
     return path
 
@@ -202,7 +197,7 @@ def _read_state_dict(path: Path, mmap: bool = False) -> dict[str, torch.Tensor]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch.load raises many types (pickle, zip, runtime) for a bad file
-        raise ModelLoadError(f"checkpoint {path} cannot be read as a torch checkpoint ({_one_line(err)})") from err
+        raise ModelLoadError(f"checkpoint {path} cannot be read as a torch checkpoint ({one_line(err)})") from err
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
         raise ModelLoadError(f"checkpoint {path} has no 'model' state dict (expected {{'model': state_dict}})")
     return ckpt["model"]
@@ -314,7 +309,7 @@ def build_sam2_streaming(
         model = _compose_and_build(config, device)
     except Exception as err:  # hydra, omegaconf and the model constructors raise many types
         raise ModelLoadError(
-            f"SAM 2 model from config {config} cannot be built on {device} ({_one_line(err)})"
+            f"SAM 2 model from config {config} cannot be built on {device} ({one_line(err)})"
         ) from err
     if not isinstance(model, SAM2StreamingPredictor):
         raise ModelLoadError(f"SAM 2 config {config} did not build a video predictor ({type(model).__name__})")

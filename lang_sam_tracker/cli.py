@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .argtypes import iou_fraction, non_negative_int, positive_float, positive_int, unit_float
 from .config import DEFAULT_MODEL_PATH, DEFAULT_SAM_TYPE, ModelConfig, RunConfig
 from .detectors import add_detector_arguments, detector_config_from_args
 from .errors import TrackerError
@@ -26,25 +27,6 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
@@ -83,36 +65,36 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
     add_detector_arguments(parser)
 
     trk = parser.add_argument_group("tracking")
-    trk.add_argument("--detection_frequency", type=_positive_int, default=1, help="run the detector on every k-th processed frame (new objects are picked up on those frames)")
-    trk.add_argument("--fps", type=_positive_float, default=None, help="process the frames nearest to a grid of this rate (by timestamp); default: every frame")
-    trk.add_argument("--max_lost", type=_positive_int, default=15, help="processed frames an object may stay invisible before it leaves SAM 2 (it stays re-identifiable)")
-    trk.add_argument("--lost_window", type=_positive_int, default=90, help="processed frames a lost object keeps its id for re-identification")
-    trk.add_argument("--match_iou", type=float, default=0.3, help="minimum IoU between a detection and a track's mask box to be the same object")
-    trk.add_argument("--reanchor_iou", type=float, default=0.5, help="re-prompt SAM 2 with the detection box when a matched track's IoU falls below this (0 disables)")
-    trk.add_argument("--duplicate_iou", type=float, default=0.8, help="two tracks whose masks overlap this much are one object: the younger id is dropped")
-    trk.add_argument("--detect_batch_size", type=_positive_int, default=1, help="detection frames per detector forward pass (look-ahead; raise on GPUs)")
+    trk.add_argument("--detection_frequency", type=positive_int, default=1, help="run the detector on every k-th processed frame (new objects are picked up on those frames)")
+    trk.add_argument("--fps", type=positive_float, default=None, help="process the frames nearest to a grid of this rate (by timestamp); default: every frame")
+    trk.add_argument("--max_lost", type=positive_int, default=15, help="processed frames an object may stay invisible before it leaves SAM 2 (it stays re-identifiable)")
+    trk.add_argument("--lost_window", type=positive_int, default=90, help="processed frames a lost object keeps its id for re-identification")
+    trk.add_argument("--match_iou", type=unit_float, default=0.3, help="minimum IoU between a detection and a track's mask box to be the same object")
+    trk.add_argument("--reanchor_iou", type=unit_float, default=0.5, help="re-prompt SAM 2 with the detection box when a matched track's IoU falls below this (0 disables)")
+    trk.add_argument("--duplicate_iou", type=iou_fraction, default=0.8, help="two tracks whose masks overlap this much are one object: the younger id is dropped")
+    trk.add_argument("--detect_batch_size", type=positive_int, default=1, help="detection frames per detector forward pass (look-ahead; raise on GPUs)")
 
     run = parser.add_argument_group("execution")
     default_device = "auto: one worker per GPU, CPU workers without CUDA" if multiprocess else "cuda:0 when present, else cpu"
     run.add_argument("--device", default=None, help=f"torch device ('cpu', 'cuda', 'cuda:1'); default {default_device}")
     if multiprocess:
         run.add_argument("--gpu_ids", type=int, nargs="+", default=None, help="GPU ids (relative to CUDA_VISIBLE_DEVICES) assigned round-robin to workers; repeat an id to give a GPU several workers (default: all visible GPUs)")
-        run.add_argument("--num_workers", type=_positive_int, default=None, help="number of worker processes (default: one per listed GPU; 1 on CPU); with --backend ray, actors (default: as many as the cluster's GPUs fit at --gpus_per_worker; 1 on CPU)")
+        run.add_argument("--num_workers", type=positive_int, default=None, help="number of worker processes (default: one per listed GPU; 1 on CPU); with --backend ray, actors (default: as many as the cluster's GPUs fit at --gpus_per_worker; 1 on CPU)")
         run.add_argument("--drain_timeout", type=float, default=10.0, help="on Ctrl-C/SIGTERM/SIGUSR1, seconds to let videos in flight finish before stopping")
-    run.add_argument("--video_timeout", type=_positive_float, default=None, help="kill and record as failed a video that takes longer than this many seconds (off by default)")
+    run.add_argument("--video_timeout", type=positive_float, default=None, help="kill and record as failed a video that takes longer than this many seconds (off by default)")
     run.add_argument("--log_every", type=float, default=30.0, help="seconds between plain progress lines when stderr is not a terminal")
     run.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
 
     dist = parser.add_argument_group("many machines (SLURM job arrays, Ray)")
     dist.add_argument(
-        "--shard_index", type=_non_negative_int, default=None,
+        "--shard_index", type=non_negative_int, default=None,
         help="run only shard I (0-based) of the list, split by a stable hash of each path as written (the same video "
         "always lands in the same shard, whatever the list's order). Results go to the shard's own files named from "
         "--output_jsonl (results.shard-03-of-16.jsonl, ledger results.shard-03-of-16.failed.jsonl); combine them with "
         "`python -m lang_sam_tracker.merge`. Default inside a SLURM job array: see --num_shards",
     )
     dist.add_argument(
-        "--num_shards", type=_positive_int, default=None,
+        "--num_shards", type=positive_int, default=None,
         help="split the list into N shards (1: no split). Inside a SLURM job array with neither flag, the shard is "
         "(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) of SLURM_ARRAY_TASK_COUNT; with --num_shards alone it is "
         "SLURM_ARRAY_TASK_ID itself (use --array=0-(N-1)), which stays right when only failed array ids are resubmitted",
@@ -129,7 +111,7 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
             "paths); default: start a local Ray on this machine (or use RAY_ADDRESS when set)",
         )
         dist.add_argument(
-            "--gpus_per_worker", type=_positive_float, default=None,
+            "--gpus_per_worker", type=positive_float, default=None,
             help="with --backend ray: GPUs each actor reserves, fractions allowed (0.5: two actors per GPU); default 1 on "
             "GPU clusters, 0 on CPU. Workers default to as many as fit (see --num_workers); --gpu_ids does not apply",
         )

@@ -11,3 +11,9 @@ class ModelLoadError(TrackerError):
 
 class VideoError(TrackerError):
     """A video cannot be opened or decoded (recorded in the failure ledger; the batch goes on)."""
+
+
+def one_line(text: object, limit: int = 400) -> str:
+    """Whitespace and newlines collapsed, length capped: ledger entries and log lines stay one line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -70,7 +70,7 @@ def _is_json_object(data: bytes) -> bool:
         return False
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make a newly created file's directory entry durable too."""
     try:
         fd = os.open(path.parent, os.O_RDONLY)
@@ -96,7 +96,7 @@ class JsonlAppender:
         existed = self.path.exists()
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if not existed:
-            _fsync_dir(self.path)
+            fsync_dir(self.path)
 
     def append(self, record: dict) -> None:
         """Write one record as one line (UTF-8, ensure_ascii=False) and fsync it."""

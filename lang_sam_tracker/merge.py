@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .jsonl import JsonlAppender, _fsync_dir, failures_path, load_done, read_jsonl, resume_key
+from .jsonl import JsonlAppender, fsync_dir, failures_path, load_done, read_jsonl, resume_key
 from .sharding import Shard, shard_in_name
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def _write_ledger(path: Path, entries: list[dict]) -> None:
         for entry in entries:
             ledger.append(entry)
     os.replace(tmp, path)
-    _fsync_dir(path)
+    fsync_dir(path)
 
 
 def report(summary: MergeSummary) -> str:

@@ -19,7 +19,7 @@ from typing import Iterator
 import av
 import numpy as np
 
-from .errors import VideoError
+from .errors import VideoError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +52,16 @@ class Frame:
     rgb: np.ndarray
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def _cause(exc: BaseException) -> str:
     """A short reason without the path PyAV already repeats in its messages."""
     if isinstance(exc, av.FFmpegError):
         reason = exc.strerror or str(exc)
         if exc.log:  # FFmpeg's own log line is usually the most specific cause
-            reason = f"{reason} ({_one_line(exc.log[2])})"
-        return _one_line(reason)
+            reason = f"{reason} ({one_line(exc.log[2])})"
+        return one_line(reason)
     if isinstance(exc, OSError) and exc.strerror:
-        return _one_line(exc.strerror)
-    return _one_line(f"{type(exc).__name__}: {exc}")
+        return one_line(exc.strerror)
+    return one_line(f"{type(exc).__name__}: {exc}")
 
 
 def _open(path: str) -> av.container.InputContainer:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import RunConfig
-from .errors import ModelLoadError, TrackerError
+from .errors import ModelLoadError, TrackerError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -154,17 +154,12 @@ class Engine:
             logger.debug("%s failed:\n%s", task.video_path, traceback.format_exc())
             return TaskResult(
                 task.video_path,
-                error=f"{task.video_path}: {_one_line(exc)}",
+                error=f"{task.video_path}: {type(exc).__name__}: {one_line(exc)}",
                 poisoned=_poisons_cuda(exc),
                 worker={**info, "model_loads": self.model_loads},
             )
         finally:
             _release_cuda_cache()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:500]
 
 
 def _poisons_cuda(exc: BaseException) -> bool:

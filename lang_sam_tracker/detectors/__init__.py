@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from ..argtypes import iou_fraction, positive_int, unit_float
 from ..errors import ModelLoadError
 from .base import Detections, Detector
 from .hf import DEFAULT_HF_MODEL
@@ -64,25 +65,6 @@ def build_detector(cfg: DetectorConfig, device: str) -> Detector:
     raise ModelLoadError(f"unknown detector backend {cfg.backend!r}")
 
 
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _iou(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
 
 
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,26 +92,26 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--detector_checkpoint", help="groundingdino backend: checkpoint .pth, loaded strictly")
     group.add_argument(
         "--box_threshold",
-        type=_unit_float,
+        type=unit_float,
         default=0.35,
         help="keep a box when its best caption-token score exceeds this (default %(default)s)",
     )
     group.add_argument(
         "--text_threshold",
-        type=_unit_float,
+        type=unit_float,
         default=0.25,
         help="a class can label a box only if one of its tokens scores above this (default %(default)s)",
     )
     group.add_argument(
         "--nms_iou",
-        type=_iou,
+        type=iou_fraction,
         default=0.5,
         help="class-agnostic NMS IoU: of boxes overlapping more than this, only the best is kept "
         "(default %(default)s; 1 disables)",
     )
     group.add_argument(
         "--max_objects",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="keep at most this many highest-scoring detections per frame (default: no limit)",
     )

@@ -1,0 +1,35 @@
+"""argparse value types that reject out-of-range numbers with a clear message."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _number(text: str, kind: type, ok, expectation: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {expectation}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 1, ">= 1")
+
+
+def non_negative_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 0, ">= 0")
+
+
+def positive_float(text: str) -> float:
+    return _number(text, float, lambda v: v > 0, "> 0")
+
+
+def unit_float(text: str) -> float:
+    return _number(text, float, lambda v: 0.0 <= v <= 1.0, "between 0 and 1")
+
+
+def iou_fraction(text: str) -> float:
+    return _number(text, float, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
