@@ -1,0 +1,78 @@
+"""The benchmark scripts run end to end at toy sizes and print their tables, so they cannot rot.
+
+Benchmarks never gate on their numbers (toy sizes on a shared machine mean nothing); these tests
+check that every measurement runs and reports a number.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def table(stdout: str) -> list[dict[str, str]]:
+    """The markdown table of a benchmark's output, as one dict per row."""
+    lines = [line for line in stdout.splitlines() if line.startswith("|")]
+    assert len(lines) >= 3, stdout
+    header = cells(lines[0])
+    assert set(lines[1]) <= {"|", "-"}, lines[1]
+    return [dict(zip(header, cells(line), strict=True)) for line in lines[2:]]
+
+
+def test_gpu_bench_smoke_measures_every_mode(tmp_path):
+    result = run_script("gpu_bench.py", "--smoke", "--compile", "--workdir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "## GPU benchmark (--smoke" in result.stdout
+    rows = table(result.stdout)
+    seen = {(r["mode"], r["detection"], r["objects"]) for r in rows}
+    expected = {
+        *((f"pipeline{c}", f"every {k}", str(n)) for c in ("", " (compiled)") for k in (1, 2) for n in (1, 2)),
+        *((f"SAM 2 streaming alone{c}", "–", str(n)) for c in ("", " (compiled)") for n in (1, 2)),
+        *(("sam2 vos_optimized (offline)", "–", str(n)) for n in (1, 2)),
+    }
+    assert seen == expected
+    for row in rows:
+        assert float(row["fps"]) > 0, row
+        assert not row["notes"].startswith("error"), row
+    for row in rows:
+        if row["mode"].startswith("pipeline"):
+            assert float(row["vs SAM 2 alone"]) > 0, row
+
+
+@pytest.mark.slow
+def test_run_cpu_smoke_reports_each_measurement(tmp_path, tiny_dir):
+    # 5 (spawned batch workers) is left out for time: tests/test_batch.py runs the same batch code.
+    result = run_script(
+        "run_cpu.py", "--smoke", "--only", "1,2,3,4,6", "--workdir", str(tmp_path), "--models", str(tiny_dir)
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "## CPU benchmarks (--smoke" in result.stdout
+    assert "- CPU: " in result.stdout and "- torch " in result.stdout
+    rows = table(result.stdout)
+    assert [r["measurement"].split(".")[0] for r in rows] == ["1", "2", "3", "4", "6"]
+    for row in rows:
+        assert float(row["ratio B/A"]) > 0, row
+        assert row["ok?"] in ("yes", "**missed**", "–"), row
+    assert {r["target"] for r in rows} >= {"<= 1.10", "<= 1.20", ">= 0.90"}
