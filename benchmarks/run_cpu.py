@@ -79,10 +79,10 @@ class Sizes:
 
 
 SMOKE = Sizes(
-    rss_frames=(30, 60),
-    churn_objects=5,
-    videos=3,
-    video_frames=6,
+    rss_frames=(20, 40),
+    churn_objects=4,
+    videos=2,
+    video_frames=4,
     scaling_videos=2,
     scaling_frames=6,
     stock_image_size=128,
