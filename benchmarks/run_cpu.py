@@ -315,6 +315,7 @@ def _track_video(segmenter, scene, video: Path) -> _PerFrame:
 
 def measure_objects_seen(env: Env) -> list[Row]:
     from lang_sam_tracker.testing import scenes
+    from lang_sam_tracker.tracker import TrackerConfig
 
     many = churn(env.sizes.churn_objects)
     three = scenes.three_movers(n_frames=many.n_frames)
@@ -332,7 +333,7 @@ def measure_objects_seen(env: Env) -> list[Row]:
     env.notes.append(
         f"2. {many.n_frames} frames each, 128x96, detection every frame, best of {env.sizes.repeats}; SAM 2 tracked "
         f"{runs['three'][0].tracked:.2f} vs {runs['churn'][0].tracked:.2f} objects per frame on average (an object "
-        f"that leaves stays in SAM 2 for --max_lost=15 frames); CPU time per frame {cpu_a * 1000:.1f} vs "
+        f"that leaves stays in SAM 2 for --max_lost={TrackerConfig.max_lost} frames); CPU time per frame {cpu_a * 1000:.1f} vs "
         f"{cpu_b * 1000:.1f} ms, ratio {cpu_b / cpu_a:.2f}"
     )
     ratio = b / a

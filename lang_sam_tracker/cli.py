@@ -65,14 +65,14 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
     add_detector_arguments(parser)
 
     trk = parser.add_argument_group("tracking")
-    trk.add_argument("--detection_frequency", type=positive_int, default=1, help="run the detector on every k-th processed frame (new objects are picked up on those frames)")
+    trk.add_argument("--detection_frequency", type=positive_int, default=TrackerConfig.detection_frequency, help="run the detector on every k-th processed frame (new objects are picked up on those frames)")
     trk.add_argument("--fps", type=positive_float, default=None, help="process the frames nearest to a grid of this rate (by timestamp); default: every frame")
-    trk.add_argument("--max_lost", type=positive_int, default=15, help="processed frames an object may stay invisible before it leaves SAM 2 (it stays re-identifiable)")
-    trk.add_argument("--lost_window", type=positive_int, default=90, help="processed frames a lost object keeps its id for re-identification")
-    trk.add_argument("--match_iou", type=unit_float, default=0.3, help="minimum IoU between a detection and a track's mask box to be the same object")
-    trk.add_argument("--reanchor_iou", type=unit_float, default=0.5, help="re-prompt SAM 2 with the detection box when a matched track's IoU falls below this (0 disables)")
-    trk.add_argument("--duplicate_iou", type=iou_fraction, default=0.8, help="two tracks whose masks overlap this much are one object: the younger id is dropped")
-    trk.add_argument("--detect_batch_size", type=positive_int, default=1, help="detection frames per detector forward pass (look-ahead; raise on GPUs)")
+    trk.add_argument("--max_lost", type=positive_int, default=TrackerConfig.max_lost, help="processed frames an object may stay invisible before it leaves SAM 2 (it stays re-identifiable)")
+    trk.add_argument("--lost_window", type=positive_int, default=TrackerConfig.lost_window, help="processed frames a lost object keeps its id for re-identification")
+    trk.add_argument("--match_iou", type=unit_float, default=TrackerConfig.match_iou, help="minimum IoU between a detection and a track's mask box to be the same object")
+    trk.add_argument("--reanchor_iou", type=unit_float, default=TrackerConfig.reanchor_iou, help="re-prompt SAM 2 with the detection box when a matched track's IoU falls below this (0 disables)")
+    trk.add_argument("--duplicate_iou", type=iou_fraction, default=TrackerConfig.duplicate_iou, help="two tracks whose masks overlap this much are one object: the younger id is dropped")
+    trk.add_argument("--detect_batch_size", type=positive_int, default=TrackerConfig.detect_batch_size, help="detection frames per detector forward pass (look-ahead; raise on GPUs)")
 
     run = parser.add_argument_group("execution")
     default_device = "auto: one worker per GPU, CPU workers without CUDA" if multiprocess else "cuda:0 when present, else cpu"

@@ -50,7 +50,10 @@ class TrackerConfig:
 
     detection_frequency: int = 1  # detect on every k-th processed frame
     fps: float | None = None  # resample to this rate by timestamp; None = every frame
-    max_lost: int = 15  # processed frames a track may stay absent before it leaves SAM 2
+    # Processed frames a track may stay absent before it leaves SAM 2 (its id waits in the lost
+    # buffer). After 6 absent frames SAM 2's spatial memories of it are all "no object" ones, so
+    # keeping it longer mostly costs a memory-attention pass per frame.
+    max_lost: int = 8
     lost_window: int = 90  # processed frames a removed track stays re-identifiable
     match_iou: float = 0.3  # detection <-> visible track
     reanchor_iou: float = 0.5  # matched below this: re-prompt SAM 2 with the detection box
