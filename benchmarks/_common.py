@@ -178,7 +178,7 @@ def build_random_sam2(
     import torch
     from sam2.build_sam import build_sam2_video_predictor
 
-    from lang_sam_tracker.checkpoints import STREAMING_TARGET, _hole_filling_available
+    from lang_sam_tracker.checkpoints import STREAMING_TARGET, hole_filling_available
 
     extra = list(overrides)
     if not vos_optimized:
@@ -188,7 +188,7 @@ def build_random_sam2(
         model = build_sam2_video_predictor(
             config, ckpt_path=None, device=device, hydra_overrides_extra=extra, vos_optimized=vos_optimized
         )
-    if model.fill_hole_area > 0 and not _hole_filling_available(device):
+    if model.fill_hole_area > 0 and not hole_filling_available(device):
         model.fill_hole_area = 0
     return model
 

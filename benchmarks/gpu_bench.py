@@ -165,11 +165,11 @@ def write_base_grounding_dino(folder: Path, device: str = "cpu") -> Path:
         SwinConfig,
     )
 
-    from lang_sam_tracker.testing.tiny_grounding_dino import _write_tokenizer
+    from lang_sam_tracker.testing.tiny_grounding_dino import write_tokenizer
 
     if (folder / "model.safetensors").is_file():
         return folder
-    tokenizer = _write_tokenizer(folder)
+    tokenizer = write_tokenizer(folder)
     backbone = SwinConfig(
         image_size=384,
         embed_dim=128,

@@ -265,7 +265,7 @@ def _compose_and_build(config: str, device: str) -> "SAM2StreamingPredictor":
         restore_gh_from_backup(backup)
 
 
-def _hole_filling_available(device: str) -> bool:
+def hole_filling_available(device: str) -> bool:
     """sam2's `fill_hole_area` post-processing needs its CUDA extension and a CUDA device."""
     if torch.device(device).type != "cuda":
         return False
@@ -314,7 +314,7 @@ def build_sam2_streaming(
     if not isinstance(model, SAM2StreamingPredictor):
         raise ModelLoadError(f"SAM 2 config {config} did not build a video predictor ({type(model).__name__})")
     load_checkpoint_strict(model, path, config)
-    if model.fill_hole_area > 0 and not _hole_filling_available(device):
+    if model.fill_hole_area > 0 and not hole_filling_available(device):
         # sam2 would warn and skip it on every frame; the result is the same, without the noise
         logger.debug("sam2 CUDA extension unavailable on %s: small-hole filling of masks is off", device)
         model.fill_hole_area = 0

@@ -46,7 +46,7 @@ def _bert_vocab() -> list[str]:
     return vocab
 
 
-def _write_tokenizer(folder: Path):
+def write_tokenizer(folder: Path):
     """Write vocab.txt and load it the way users load tokenizers (from a folder)."""
     from transformers import BertTokenizer
 
@@ -103,7 +103,7 @@ def build_tiny_hf_grounding_dino(folder: Path) -> Path:
     folder = Path(folder)
     if (folder / "preprocessor_config.json").is_file() and (folder / "model.safetensors").is_file():
         return folder  # the model is written last
-    tokenizer = _write_tokenizer(folder)
+    tokenizer = write_tokenizer(folder)
     backbone = SwinConfig(
         image_size=224,
         embed_dim=16,
@@ -168,7 +168,7 @@ def build_tiny_original_grounding_dino(folder: Path) -> tuple[Path, Path]:
     if config_path.is_file() and checkpoint_path.is_file():
         return config_path, checkpoint_path
     bert_dir = folder / "bert"
-    tokenizer = _write_tokenizer(bert_dir)
+    tokenizer = write_tokenizer(bert_dir)
     torch.manual_seed(SEED)
     BertModel(_tiny_bert_config(len(tokenizer.vocab), hidden_size=32)).save_pretrained(str(bert_dir))
 
