@@ -6,7 +6,7 @@ decides *what* matches. Boxes are pixel-edge xyxy arrays of shape (N, 4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -70,13 +70,42 @@ def assign(similarity: np.ndarray, min_similarity: float) -> Assignment:
 
 
 @dataclass
+class Motion:
+    """Where a track was last seen and how fast it was moving (constant-velocity prediction).
+
+    Re-identification compares a returning detection with where the object should be *now*, so an
+    object that walked out of the frame is not confused with a new one entering beside that spot.
+    """
+
+    box: np.ndarray  # last visible box, pixel-edge xyxy
+    seen_at: int  # processed-frame counter of that box
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre, pixels per processed frame
+    smoothing: float = 0.5
+
+    def observe(self, box: np.ndarray, at: int) -> None:
+        box = np.asarray(box, dtype=np.float64)
+        if at > self.seen_at:
+            step = (_centre(box) - _centre(self.box)) / (at - self.seen_at)
+            self.velocity = self.smoothing * self.velocity + (1 - self.smoothing) * step
+        self.box, self.seen_at = box, at
+
+    def predict(self, at: int) -> np.ndarray:
+        shift = self.velocity * max(0, at - self.seen_at)
+        return self.box + np.concatenate([shift, shift])
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return (np.asarray(box[:2], dtype=np.float64) + np.asarray(box[2:], dtype=np.float64)) / 2
+
+
+@dataclass
 class LostTrack:
     """A track removed from SAM 2 but kept for re-identification."""
 
     obj_id: int
     label: str
     score: float
-    last_box: np.ndarray
+    motion: Motion
     lost_at: int  # processed-frame counter when it was removed
 
 

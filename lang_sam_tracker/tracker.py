@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol
 import numpy as np
 
 from . import __version__
-from .association import LostBuffer, LostTrack, assign, box_iou, reid_similarity
+from .association import LostBuffer, LostTrack, Motion, assign, box_iou, reid_similarity
 from .detectors.base import Detections, Detector
 from .records import ObjectObservation, RecordBuilder, config_hash
 from .render import AnnotatedVideoWriter
@@ -83,8 +83,12 @@ class Track:
     obj_id: int
     label: str
     score: float
-    last_box: np.ndarray
+    motion: Motion
     absent_frames: int = 0
+
+    def observe(self, box: np.ndarray, at: int) -> None:
+        self.motion.observe(box, at)
+        self.absent_frames = 0
 
 
 @dataclass
@@ -273,17 +277,15 @@ class VideoTracker:
         self._update_lifecycles(ids, views, item.counter)
         if item.detections is not None:
             height, width = item.frame.rgb.shape[:2]
-            prompts = self._associate(ids, views, item.detections, float(np.hypot(width, height)))
+            prompts = self._associate(ids, views, item.detections, float(np.hypot(width, height)), item.counter)
             if prompts:
                 t0 = time.perf_counter()
                 prompted = self.segmenter.add_objects(prompts, with_masks=want_masks)
                 timing.track += time.perf_counter() - t0
                 for obj_id, view in _views(prompted).items():
                     views[obj_id] = view
-                    track = ids.live[obj_id]
                     if view.visible:
-                        track.last_box = view.box
-                        track.absent_frames = 0
+                        ids.live[obj_id].observe(view.box, item.counter)
         ids.lost.expire(item.counter)
         observations = []
         for obj_id in sorted(views):
@@ -321,18 +323,22 @@ class VideoTracker:
         for obj_id, view in list(views.items()):
             track = ids.live[obj_id]
             if view.visible:
-                track.last_box = view.box
-                track.absent_frames = 0
+                track.observe(view.box, counter)
                 continue
             track.absent_frames += 1
             if track.absent_frames >= self.config.max_lost:
                 self.segmenter.remove(obj_id)
                 del ids.live[obj_id]
                 views.pop(obj_id)
-                ids.lost.add(LostTrack(obj_id, track.label, track.score, track.last_box, counter))
+                ids.lost.add(LostTrack(obj_id, track.label, track.score, track.motion, counter))
 
     def _associate(
-        self, ids: _Identities, views: dict[int, _ObjectView], dets: Detections, frame_diagonal: float
+        self,
+        ids: _Identities,
+        views: dict[int, _ObjectView],
+        dets: Detections,
+        frame_diagonal: float,
+        counter: int,
     ) -> dict[int, np.ndarray]:
         """Match detections to tracks one-to-one; return the box prompts to give SAM 2.
 
@@ -361,7 +367,7 @@ class VideoTracker:
         absent = [t for t in ids.live.values() if t.obj_id not in visible_ids]
         lost = list(ids.lost)
         cand_ids = [t.obj_id for t in absent] + [t.obj_id for t in lost]
-        cand_boxes = np.array([t.last_box for t in absent] + [t.last_box for t in lost]).reshape(-1, 4)
+        cand_boxes = np.array([t.motion.predict(counter) for t in (*absent, *lost)]).reshape(-1, 4)
         cand_labels = [t.label for t in absent] + [t.label for t in lost]
         rest_dets = dets.select(rest)
         sim = reid_similarity(
@@ -372,12 +378,13 @@ class VideoTracker:
             obj_id = cand_ids[c]
             if obj_id not in ids.live:  # back from the lost buffer with its old id
                 old = ids.lost.pop(obj_id)
-                ids.live[obj_id] = Track(obj_id, old.label, old.score, old.last_box)
+                ids.live[obj_id] = Track(obj_id, old.label, old.score, old.motion)
             ids.live[obj_id].score = float(rest_dets.scores[d])
             prompts[obj_id] = rest_dets.boxes_xyxy[d]
         for d in second.unmatched_rows:
             obj_id = ids.new_id()
-            ids.live[obj_id] = Track(obj_id, rest_dets.labels[d], float(rest_dets.scores[d]), rest_dets.boxes_xyxy[d])
+            box = rest_dets.boxes_xyxy[d]
+            ids.live[obj_id] = Track(obj_id, rest_dets.labels[d], float(rest_dets.scores[d]), Motion(box, counter))
             prompts[obj_id] = rest_dets.boxes_xyxy[d]
         return prompts
 

@@ -198,3 +198,12 @@ def test_plain_progress_lines_when_not_a_terminal(caplog):
             progress.finished(ok=True)
             progress.tick()
     assert "Progress: 1/3 videos (0 failed)" in caplog.text and "[GPU 0] a.mp4 frame 12" in caplog.text
+
+
+def test_reidentification_predicts_where_a_moving_object_went(tmp_path):
+    """Gone for 50 frames, the mover comes back ~58 px further on (beyond --reid_distance of where
+    it vanished): the constant-velocity prediction still gives it its old id."""
+    scene = scenes.leave_and_return(leave=20, back=70)
+    record, _, _ = run_scene(tmp_path, scene, TrackerConfig(max_lost=3, lost_window=60))
+    per_gt = ids_per_gt(scene, record)
+    assert len(per_gt[0]) == 1, per_gt
