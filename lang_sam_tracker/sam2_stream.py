@@ -354,7 +354,8 @@ def pairwise_mask_iou(masks: torch.Tensor, max_side: int = 256) -> torch.Tensor:
     pixels a side: enough to tell two tracks on one object from neighbours, cheap at 1080p."""
     step = max(1, max(masks.shape[-2:]) // max_side)
     flat = masks[:, ::step, ::step].flatten(1).float()
-    inter = flat @ flat.T
+    with torch.autocast(masks.device.type, enabled=False):  # exact pixel counts, not bfloat16
+        inter = flat @ flat.T
     area = flat.sum(dim=1)
     union = area[:, None] + area[None, :] - inter
     return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(union))
