@@ -10,6 +10,7 @@ visibility) from the scene's ground truth, as a trained model would give them:
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -224,6 +225,15 @@ def machine_lines(device: str | None = None) -> list[str]:
     if device is not None and device.startswith("cuda"):
         lines.append(f"GPU: {torch.cuda.get_device_name(torch.device(device))}")
     return lines
+
+
+def script_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark script's parser: first docstring paragraph as description, the rest as epilog."""
+    return argparse.ArgumentParser(
+        description=doc.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=doc.split("\n\n", 1)[1],
+    )
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -51,6 +51,7 @@ from _common import (
     grid_scene,
     machine_lines,
     markdown_table,
+    script_parser,
     scene_boxes,
 )
 
@@ -401,11 +402,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = script_parser(__doc__)
     parser.add_argument(
         "--smoke",
         action="store_true",

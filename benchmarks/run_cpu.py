@@ -50,6 +50,7 @@ from _common import (
     grid_scene,
     machine_lines,
     markdown_table,
+    script_parser,
     peak_rss_mb,
 )
 
@@ -512,11 +513,7 @@ def _parse_only(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = script_parser(__doc__)
     parser.add_argument(
         "--smoke", action="store_true", help="toy sizes: checks that every measurement runs, numbers mean nothing"
     )

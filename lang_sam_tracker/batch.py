@@ -25,6 +25,7 @@ from .config import RunConfig
 from .errors import TrackerError
 from .jsonl import JsonlAppender, failures_path, load_done, move_aside, record_failure, resume_key
 from .progress import BatchProgress, FrameProgress
+from .records import config_hash
 from .render import annotated_video_path
 from .worker import Engine, Slot, TaskResult, VideoTask, init_process_worker, run_in_process_worker
 
@@ -251,17 +252,13 @@ def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> l
         done: dict = {}
     else:
         done = load_done(out, run.text_prompt)
-    settings_hash = None
+    settings_hash = config_hash(run.settings())
     mismatched = 0
     tasks = []
     for video in videos:
         key = resume_key(video, run.text_prompt)
         if key in done:
             summary.skipped += 1
-            if settings_hash is None:
-                from .records import config_hash
-
-                settings_hash = config_hash(run.settings())
             if done[key] is not None and done[key] != settings_hash:
                 mismatched += 1
             continue

@@ -32,9 +32,6 @@ class Segmenter(Protocol):
 
     device: object
 
-    @property
-    def obj_ids(self) -> list[int]: ...
-
     def reset(self) -> None: ...
 
     def track(self, rgb: np.ndarray, with_masks: bool = False) -> TrackedMasks: ...

@@ -318,3 +318,17 @@ def test_single_process_ctrl_c_keeps_finished_records(tmp_path, tiny_model_args,
     assert proc.returncode == 128 + signal.SIGINT, stderr
     assert "Traceback" not in stderr
     assert 1 <= len(records(out)) < 3 and not failures_path(out).exists()
+
+
+def test_resume_reports_records_made_with_other_settings(tmp_path, tiny_model_args, subprocess_env):
+    videos = make_videos(tmp_path / "v", 1, frames=4)
+    out = tmp_path / "r.jsonl"
+    args = ["--video_list", str(write_list(tmp_path / "l.txt", videos)), "--text_prompt", "car",
+            "--output_jsonl", str(out), *tiny_model_args]
+    assert run_script(SINGLE, args, subprocess_env).returncode == 0
+    same = run_script(SINGLE, args, subprocess_env)
+    assert same.returncode == 0 and "different settings" not in same.stderr
+    changed = run_script(SINGLE, [*args, "--detection_frequency", "2"], subprocess_env)
+    assert changed.returncode == 0, changed.stderr
+    assert "1 done record(s)" in changed.stderr and "different settings" in changed.stderr
+    assert line_count(out) == 1  # kept, not redone
