@@ -1,0 +1,35 @@
+"""Flag parsing: out-of-range values are usage errors (exit 2) with a message naming the flag."""
+
+import pytest
+
+from lang_sam_tracker.cli import build_parser
+
+BASE = ["--video_list", "l.txt", "--text_prompt", "car", "--output_jsonl", "r.jsonl"]
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--match_iou", "1.5"),
+        ("--duplicate_iou", "0"),
+        ("--detection_frequency", "0"),
+        ("--fps", "-1"),
+        ("--box_threshold", "2"),
+        ("--nms_iou", "abc"),
+        ("--num_workers", "0"),
+        ("--shard_index", "-1"),
+    ],
+)
+def test_out_of_range_flags_are_usage_errors(flag, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser(True).parse_args([*BASE, flag, value])
+    assert exc.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_defaults_come_from_the_tracker_config():
+    from lang_sam_tracker.tracker import TrackerConfig
+
+    args = build_parser(False).parse_args(BASE)
+    assert args.max_lost == TrackerConfig.max_lost and args.lost_window == TrackerConfig.lost_window
+    assert not hasattr(args, "gpu_ids")  # multi-GPU flags only on the multiprocess script
