@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_BINS = 4  # per channel: a 64-bin joint colour histogram
+_BINS = 8  # per channel: a 512-bin joint colour histogram
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -31,7 +31,7 @@ def cosine(a: np.ndarray | None, b: np.ndarray | None) -> float:
 
 
 def colour_histogram(pixels: np.ndarray) -> np.ndarray:
-    """Unit-length 64-bin joint RGB histogram of (K, 3) uint8 pixels (square-rooted: Hellinger)."""
+    """Unit-length 512-bin joint RGB histogram of (K, 3) uint8 pixels (square-rooted: Hellinger)."""
     pixels = np.asarray(pixels, dtype=np.uint8).reshape(-1, 3)
     if len(pixels) == 0:
         return np.zeros(_BINS**3, np.float32)
@@ -42,7 +42,7 @@ def colour_histogram(pixels: np.ndarray) -> np.ndarray:
 
 
 def colour_appearance(rgb: np.ndarray, boxes: np.ndarray, max_pixels: int = 4096) -> np.ndarray:
-    """(N, 64) colour appearance of the inner half of each pixel xyxy box of an (H, W, 3) frame.
+    """(N, 512) colour appearance of the inner half of each pixel xyxy box of an (H, W, 3) frame.
 
     The inner half keeps most of the background out of a box that is only roughly the object's.
     """

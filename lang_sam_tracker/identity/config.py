@@ -13,14 +13,15 @@ class IdentityConfig:
     confirm_window: int = 5
     # Retirement: a confirmed track that SAM 2 calls visible but that detections matched on fewer
     # than `min_hit_rate` of the detection frames of the last `retire_after` seconds (at least
-    # `min_opportunities` of them) is a ghost or has drifted: it leaves SAM 2 (re-identifiable).
+    # `min_opportunities` of them) is a ghost or has drifted: it leaves SAM 2. A ghost (it still
+    # looks as it did) is remembered for the rest of the video and not confirmed again.
     retire_after: float = 4.0
     min_hit_rate: float = 0.45
     min_opportunities: int = 4
     # Absence: an object SAM 2 no longer sees stays in SAM 2 this long (SAM 2 often re-finds it
     # after an occlusion); one last seen at the frame border has left: `exit_absent` only.
     max_absent: float = 3.0
-    exit_absent: float = 0.3
+    exit_absent: float = 0.2
     lost_window: float = 10.0  # a track that left SAM 2 stays re-identifiable this long
     # Matching a detection to a visible track by its mask (of_mask * sqrt(of_box), see geometry).
     match_threshold: float = 0.4
@@ -33,10 +34,10 @@ class IdentityConfig:
     # Re-identification: appearance cosine similarity at least `reid_similarity`, centre within a
     # reach that grows by `reid_speed` object sizes per second gone; a runner-up within
     # `reid_margin` of the best makes the match ambiguous: a new id instead of a guess.
-    reid_similarity: float = 0.6
+    reid_similarity: float = 0.8
     reid_margin: float = 0.1
     reid_speed: float = 3.0
-    # A new track that plainly (appearance 0.2 above reid_similarity) continues an identity lost
+    # A new track that plainly (appearance halfway from reid_similarity to 1) continues an identity lost
     # less than this long ago, or one SAM 2 lost or let drift, continues it at once.
     quick_window: float = 2.0
     # A visible track that no longer looks like itself (cosine to its appearance below this) has

@@ -15,6 +15,7 @@ tracker carries them out. Per processed frame, in order:
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -51,6 +52,7 @@ class IdentityManager:
         self.height, self.width = height, width
         self.live: dict[int, Track] = {}  # in SAM 2, by sam_id: candidates and confirmed tracks
         self.lost: list[Track] = []
+        self.ghosts: deque[Track] = deque(maxlen=64)  # retired ghosts: what they follow is not confirmed again
         self.identities: dict[int, Track] = {}  # out_id -> the track that carries it now
         self._next_sam_id = 0
         self._next_out_id = 0
@@ -239,8 +241,8 @@ class IdentityManager:
                     logger.debug("track %s drifted onto something else: lost", track.out_id)
                     self._to_lost(track, t)
                 elif chances >= cfg.min_opportunities and hits < cfg.min_hit_rate * chances:
-                    logger.debug("track %s no longer confirmed by the detector (%d/%d): lost", track.out_id, hits, chances)
-                    self._to_lost(track, t)
+                    logger.debug("track %s no longer confirmed by the detector (%d/%d): a ghost", track.out_id, hits, chances)
+                    self._retire_ghost(track, t)
             elif track.absent_since_s is not None:
                 limit = cfg.exit_absent if track.left_at_edge else cfg.max_absent
                 if t - track.absent_since_s >= limit:
@@ -272,7 +274,12 @@ class IdentityManager:
                 self._reject(track)
 
     def _confirm(self, ready: list[Track], t: float) -> None:
-        """Confirm candidates; each either continues a lost identity or gets the next output id."""
+        """Confirm candidates; each either continues a lost identity or gets the next output id.
+
+        A candidate that is a retired ghost again (same look, same place: a poster the detector
+        fires on now and then) is rejected instead: the detector does not support it.
+        """
+        ready = self._not_ghosts(ready)
         matches = self._reidentify(ready, self._reid_pool(), self.cfg)
         for i, track in enumerate(ready):
             self._promote(track, matches.get(i))
@@ -281,10 +288,21 @@ class IdentityManager:
         """A new candidate that clearly is an identity lost moments ago (a drift, a short gap)
         continues it at once, without waiting for re-detection: no gap in its output."""
         cfg = self.cfg
+        new = self._not_ghosts(new)
         recent = [tr for tr in self._reid_pool() if tr.stage is Stage.CONFIRMED or t - tr.lost_s <= cfg.quick_window]
-        strict = replace(cfg, reid_similarity=min(1.0, cfg.reid_similarity + 0.2))
+        strict = replace(cfg, reid_similarity=(1 + cfg.reid_similarity) / 2)
         for i, old in self._reidentify(new, recent, strict).items():
             self._promote(new[i], old)
+
+    def _not_ghosts(self, new: list[Track]) -> list[Track]:
+        """Reject the tracks that are a retired ghost again (same look, same place); return the rest."""
+        if not self.ghosts or not new:
+            return new
+        again = reid.reidentify(new, list(self.ghosts), self.cfg, (self.width, self.height))
+        for i, ghost in again.items():
+            logger.debug("SAM 2 object %d is ghost %s again: rejected", new[i].sam_id, ghost.out_id)
+            self._reject(new[i])
+        return [tr for i, tr in enumerate(new) if i not in again]
 
     def _reid_pool(self) -> list[Track]:
         """Identities a new track may continue: lost ones, and confirmed ones SAM 2 does not see,
@@ -331,6 +349,14 @@ class IdentityManager:
         track.stage = Stage.REJECTED
         if self.live.pop(track.sam_id, None) is not None:
             self._removals.append(track.sam_id)
+
+    def _retire_ghost(self, track: Track, t: float) -> None:
+        """SAM 2 still follows it, the detector no longer confirms it. If it still looks like
+        what was confirmed, it is a ghost (a false positive SAM 2 keeps following): remembered so
+        that it is not confirmed again. Either way it leaves SAM 2 as a lost identity."""
+        if track.looks_like(track.appearance) >= self.cfg.reid_similarity:
+            self.ghosts.append(track)
+        self._to_lost(track, t)
 
     def _to_lost(self, track: Track, t: float) -> None:
         track.stage, track.lost_s, track.visible = Stage.LOST, t, False

@@ -74,6 +74,7 @@ class NoisyDetector:
         self.calls = 0
         self.frames_seen = 0
         self.emitted_false: list[int] = []  # frames on which a random false positive was emitted
+        self.relabel: dict[tuple[int, int], str] = {}  # (frame, gt_id) -> label: a scripted confusion
 
     def detect(self, frames: Sequence[np.ndarray], prompt: str) -> list[Detections]:
         self.calls += 1
@@ -101,7 +102,7 @@ class NoisyDetector:
             if f.label_confusion and rng.random() < f.label_confusion:
                 others = [lb for lb in self.labels if lb != obj.label]
                 label = others[int(rng.integers(len(others)))] if others else label
-            labels.append(label)
+            labels.append(self.relabel.get((i, obj.gt_id), label))
             scores.append(0.6)
         for label, box, rate in f.persistent:
             if rng.random() < rate:
@@ -142,7 +143,7 @@ class SegmenterFaults:
     drift_rate: float = 0.05  # per frame, while the followed object overlaps another one
     speck_rate: float = 0.2  # per object and frame, a stray blob away from the object
     hidden_absent: float = 0.25  # visible fraction below which the object is called absent
-    appearance_noise: float = 0.05
+    appearance_noise: float = 0.3  # noise vector length, relative to the unit appearance vector
 
     @classmethod
     def perfect(cls) -> "SegmenterFaults":
@@ -265,11 +266,12 @@ class StickySegmenter:
                 masks[n, y : y + 2, x : x + 2] = True
         shown = masks.reshape(len(ids), h * w).any(axis=1)
         boxes = np.array([mask_box(m) if v else (0, 0, 0, 0) for m, v in zip(masks, shown)], np.float32).reshape(-1, 4)
-        appearance = np.zeros((len(ids), 64), np.float32)
+        appearance = np.zeros((len(ids), 512), np.float32)
         for n in np.flatnonzero(shown):
-            vec = colour_histogram(self._rgb[masks[n]]) if self._rgb is not None else np.zeros(64, np.float32)
+            vec = colour_histogram(self._rgb[masks[n]]) if self._rgb is not None else np.zeros(512, np.float32)
             if self.faults.appearance_noise:
-                vec = vec + self.rng.normal(0, self.faults.appearance_noise, vec.shape).astype(np.float32)
+                sigma = self.faults.appearance_noise / np.sqrt(vec.size)
+                vec = vec + self.rng.normal(0, sigma, vec.shape).astype(np.float32)
             appearance[n] = vec
         return TrackedMasks(
             list(ids),
