@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SAM2_BUILD_CUDA ?= 0
 export SAM2_BUILD_CUDA
 
-.PHONY: setup sample test bench clean
+.PHONY: setup sample test bench clean check-install
 
 setup: $(VENV)/.installed
 
@@ -28,5 +28,17 @@ test: setup
 bench: setup
 	$(PY) benchmarks/run_cpu.py
 
+# A user's hand install: requirements.txt alone (no dev extras) in a fresh environment, every
+# imported module declared, then the CLI on the tiny models.
+BARE ?= .venv-bare
+check-install:
+	rm -rf $(BARE)
+	$(PYTHON) -m venv $(BARE)
+	$(BARE)/bin/python -m pip install -q setuptools wheel
+	$(BARE)/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BARE)/bin/python -m pip install -q --no-build-isolation -r requirements.txt
+	$(BARE)/bin/python -m pip install -q --no-build-isolation --no-deps -e .
+	bash scripts/check_bare_install.sh $(BARE)/bin/python
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(BARE) .pytest_cache

@@ -21,6 +21,7 @@ class ModelConfig:
     model_path: str = DEFAULT_MODEL_PATH
     sam_config: str | None = None
     max_frames: int | None = 60
+    max_cond_frames: int | None = 4  # conditioning frames kept per object in SAM 2
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
 
@@ -58,6 +59,7 @@ class RunConfig:
             "detection_frequency": self.tracker.detection_frequency,
             "fps": self.tracker.fps,
             "max_frames": self.models.max_frames,
+            "max_cond_frames": self.models.max_cond_frames,
             "tracker": {
                 k: v
                 for k, v in asdict(self.tracker).items()

@@ -384,7 +384,7 @@ def pairwise_mask_iou(grid: torch.Tensor) -> torch.Tensor:
     """(N,N) IoU of boolean grid masks (N,h,w) on their device: enough to tell two tracks on one
     object from neighbours, cheap at 1080p."""
     flat = grid.flatten(1).float()
-    with torch.autocast(masks.device.type, enabled=False):  # exact pixel counts, not bfloat16
+    with torch.autocast(grid.device.type, enabled=False):  # exact pixel counts, not bfloat16
         inter = flat @ flat.T
     area = flat.sum(dim=1)
     union = area[:, None] + area[None, :] - inter
