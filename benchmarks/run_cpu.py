@@ -162,12 +162,14 @@ def engine_run_config(
 ):
     """A worker's run settings: tiny SAM 2 + tiny HF Grounding DINO, 3 objects from the first frame.
 
-    Random weights need two settings to give a fixed workload: detection only on the first frame
-    (its random boxes would start new tracks on every detection frame), capped at 3 boxes, and
-    duplicate collapse off (random SAM 2 gives every object the same full-frame mask).
+    Random weights need these settings to give a fixed workload: detection only on the first frame
+    (its random boxes would start new tracks on every detection frame), capped at 3 boxes,
+    confirmed at once (random boxes are never re-detected), and duplicate collapse and drift checks
+    off (random SAM 2 gives every object the same full-frame mask and arbitrary features).
     """
     from lang_sam_tracker.config import ModelConfig, RunConfig
     from lang_sam_tracker.detectors import DetectorConfig
+    from lang_sam_tracker.identity import IdentityConfig
     from lang_sam_tracker.tracker import TrackerConfig
 
     return RunConfig(
@@ -181,7 +183,10 @@ def engine_run_config(
             max_frames=MAX_FRAMES,
             detector=DetectorConfig(model=models["grounding_dino_hf"], max_objects=3),
         ),
-        tracker=TrackerConfig(detection_frequency=frames_per_video, duplicate_iou=1.01),
+        tracker=TrackerConfig(
+            detection_frequency=frames_per_video,
+            identity=IdentityConfig(min_hits=1, duplicate_iou=1.01, drift_similarity=-1.0),
+        ),
         device="cpu",
         num_workers=num_workers,
         resume=False,
