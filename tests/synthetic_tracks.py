@@ -79,11 +79,11 @@ def write_results(path: Path, records: list[dict]) -> Path:
 
 
 def write_gt(gt_dir: Path, name: str, frames: dict[int, list[Box]], extra_rows: list[str] = (), first_frame: int = 1) -> Path:
-    """GT_DIR/name/gt/gt.txt in MOT17 style (consider=1, class=1, visibility=1) and its seqinfo.ini."""
+    """GT_DIR/name/gt/gt.txt in MOT17 style (1-based ids and corners, consider=1, class=1, visibility=1) and its seqinfo.ini."""
     seq = gt_dir / name
     (seq / "gt").mkdir(parents=True, exist_ok=True)
     lines = [
-        f"{idx + first_frame},{b.obj_id + 1},{b.x0},{b.y0},{b.x1 - b.x0},{b.y1 - b.y0},1,1,1"
+        f"{idx + first_frame},{b.obj_id + 1},{b.x0 + 1},{b.y0 + 1},{b.x1 - b.x0},{b.y1 - b.y0},1,1,1"
         for idx in sorted(frames) for b in frames[idx]
     ]
     (seq / "gt" / "gt.txt").write_text("\n".join(lines + list(extra_rows)) + "\n")

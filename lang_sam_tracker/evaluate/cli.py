@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(MOTChallenge: 2,7,8,12, the default); 'none' to keep all",
     )
     parser.add_argument("--gt_first_frame", type=int, choices=[0, 1], default=1, help="number of the first frame in the ground truth (MOTChallenge: 1)")
+    parser.add_argument("--gt_box_origin", type=int, choices=[0, 1], default=1, help="pixel coordinate of the left/top image edge in the ground-truth boxes (MOTChallenge: 1; 0 for 0-based annotations)")
     parser.add_argument("--text_prompt", default=None, help="score only records of this prompt (when the results hold several prompts per video)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report to this .csv or .json file")
     parser.add_argument("--log_level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
@@ -87,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             classes=parse_class_map(args.class_map),
             distractors=parse_classes(args.distractor_classes),
             gt_first_frame=args.gt_first_frame,
+            gt_box_origin=args.gt_box_origin,
             text_prompt=args.text_prompt,
         )
         report = evaluate(args.results, options)

@@ -3,6 +3,7 @@
 A sequence named NAME is DIR/NAME/gt/gt.txt (MOT17, MOT20, DanceTrack, a CVAT "MOT 1.1" export
 unpacked into a folder) or DIR/NAME.txt. Columns: frame, id, x, y, w, h, consider (0 = ignore),
 class, visibility; missing trailing columns count as -1 (no class: the row is in every class).
+Box corners are 1-based in MOTChallenge files (MOT17, DanceTrack): they are made 0-based like the records'.
 """
 
 from __future__ import annotations
@@ -62,8 +63,10 @@ class GroundTruth:
     rows: np.ndarray
 
     @classmethod
-    def load(cls, name: str, path: str | os.PathLike) -> "GroundTruth":
+    def load(cls, name: str, path: str | os.PathLike, box_origin: int = 1) -> "GroundTruth":
+        """Read a sequence; box corners are shifted to 0-based pixels (MOTChallenge's start at 1)."""
         rows = load_mot(path)
+        rows[:, 2:4] -= box_origin
         ids = rows[:, 1]
         frames = rows[:, 0]
         keys = frames * (ids.max() + 1 if len(ids) else 1) + ids

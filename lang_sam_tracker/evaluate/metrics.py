@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..export.reader import ExportError
 
@@ -69,6 +68,8 @@ def prepare_frame(
     classes = gt_rows[:, 7].astype(int)
     keep_pred = np.ones(len(pred_ids), dtype=bool)
     if distractors and len(gt_rows) and len(pred_ids):
+        from scipy.optimize import linear_sum_assignment  # the [eval] extra (TrackEval's own matcher)
+
         scores = np.where(iou < MATCH_IOU - _EPS, 0.0, iou)
         rows, cols = linear_sum_assignment(-scores)
         matched = scores[rows, cols] > _EPS

@@ -59,6 +59,7 @@ class Options:
     classes: list[ClassSpec] = field(default_factory=lambda: parse_class_map(None))
     distractors: frozenset[int] = frozenset(MOT_DISTRACTORS)
     gt_first_frame: int = 1
+    gt_box_origin: int = 1
     text_prompt: str | None = None
 
 
@@ -131,7 +132,7 @@ def evaluate(results: Path, options: Options) -> Report:
             )
             continue
         used[name] = video
-        gt = GroundTruth.load(name, path)
+        gt = GroundTruth.load(name, path, options.gt_box_origin)
         for spec in options.classes:
             try:
                 frames, skipped = sequence_frames(record, gt, spec, options)
