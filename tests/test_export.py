@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 from lang_sam_tracker.export.cli import main
 from lang_sam_tracker.export.mot import load_mot
@@ -126,8 +127,9 @@ def test_csv_and_parquet_round_trip(results, tmp_path):
         assert {r["text_prompt"] for r in street} == {"person . car"}
 
 
-def test_ytvis_round_trip_masks_decoded_by_pycocotools(results, layout, tmp_path):
-    assert main([str(results), "--format", "ytvis", "--out", str(tmp_path / "y")]) == 0
+@pytest.mark.parametrize("rle", ["uncompressed", "compressed"])
+def test_ytvis_round_trip_masks_decoded_by_pycocotools(results, layout, tmp_path, rle):
+    assert main([str(results), "--format", "ytvis", "--out", str(tmp_path / "y"), "--ytvis_rle", rle]) == 0
     data = json.loads((tmp_path / "y" / "ytvis.json").read_text())
     assert [(c["id"], c["name"]) for c in data["categories"]] == [(1, "person"), (2, "car")], "categories from the prompt"
     video = next(v for v in data["videos"] if v["video_path"] == "videos/street.mp4")
@@ -147,6 +149,9 @@ def test_ytvis_round_trip_masks_decoded_by_pycocotools(results, layout, tmp_path
                 assert seg is None and box is None
                 continue
             seen += 1
+            assert isinstance(seg["counts"], list if rle == "uncompressed" else str)
+            if rle == "uncompressed":
+                seg = mask_utils.frPyObjects(seg, *seg["size"])  # pycocotools' reader of uncompressed RLE
             mask = rle_to_mask(seg)  # pycocotools.mask.decode
             np.testing.assert_array_equal(mask, expected.mask())
             assert box == expected.xywh() and ann["areas"][i] == expected.mask().sum()
@@ -208,3 +213,29 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
     broken = write_results(tmp_path / "broken.jsonl", [{"video_path": "x.mp4", "frames": [{"frame_idx": 0}]}])
     proc = _run(str(broken), "--format", "csv", "--out", str(tmp_path / "o4"))
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "x.mp4: malformed record" in proc.stderr
+
+
+def test_ytvis_file_is_read_by_trackeval_youtube_vis(results, tmp_path):
+    """TrackEval's YouTube-VIS reader (pycocotools underneath) takes the default (uncompressed) file as ground truth
+    and the compressed file's annotations as results: scored against itself it is perfect, so every mask was decoded
+    and matched."""
+    import trackeval
+
+    gt_dir = tmp_path / "gt" / "youtube_vis_val"
+    assert main([str(results), "--format", "ytvis", "--out", str(gt_dir)]) == 0
+    assert main([str(results), "--format", "ytvis", "--out", str(tmp_path / "c"), "--ytvis_rle", "compressed"]) == 0
+    data = json.loads((tmp_path / "c" / "ytvis.json").read_text())
+    tracker_dir = tmp_path / "trackers" / "youtube_vis_val" / "ours" / "data"
+    tracker_dir.mkdir(parents=True)
+    (tracker_dir / "results.json").write_text(json.dumps(
+        [{k: a[k] for k in ("video_id", "category_id", "segmentations", "score")} for a in data["annotations"]]
+    ))
+    dataset = trackeval.datasets.YouTubeVIS({"GT_FOLDER": str(tmp_path / "gt") + "/", "TRACKERS_FOLDER": str(tmp_path / "trackers") + "/",
+                                             "SPLIT_TO_EVAL": "val", "PRINT_CONFIG": False})
+    evaluator = trackeval.Evaluator({"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False, "TIME_PROGRESS": False,
+                                     "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False})
+    res, _ = evaluator.evaluate([dataset], [trackeval.metrics.HOTA()])
+    combined = res["YouTubeVIS"]["ours"]["COMBINED_SEQ"]
+    for cls in ("person", "car"):
+        hota = combined[cls]["HOTA"]
+        assert hota["HOTA_TP"][0] > 0 and float(np.mean(hota["HOTA"])) == pytest.approx(1.0)

@@ -40,7 +40,7 @@ def _make(fmt: str, out_dir: Path, args: argparse.Namespace) -> Exporter:
     if fmt == "ytvis":
         from .ytvis import YtvisExporter
 
-        return YtvisExporter(out_dir)
+        return YtvisExporter(out_dir, args.ytvis_rle)
     from .summary import SummaryExporter
 
     return SummaryExporter(out_dir)
@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--mot_frames", choices=NUMBERINGS, default="source",
         help="MOT frame numbers: 'source' = frame_idx + 1, lining up with ground truth on every source frame (default); "
         "'processed' = 1, 2, ... over the processed frames",
+    )
+    parser.add_argument(
+        "--ytvis_rle", choices=["uncompressed", "compressed"], default="uncompressed",
+        help="ytvis segmentations as uncompressed RLE (run-length lists, as YouTube-VIS annotations; read by every tool) "
+        "or compressed COCO RLE strings (smaller, as VIS results files)",
     )
     parser.add_argument("--log_level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
     return parser

@@ -2,9 +2,10 @@
 
 Needs records made with --save_masks. A video's frames are its processed frames in order (with
 --group_by object, only the frames where something was seen); `file_names` are
-`<name>/<frame_idx:05d>.jpg` and `frame_idx` lists the source index of each. Segmentations are the
-record's COCO RLE (compressed counts strings, which `pycocotools.mask.decode` reads); absent frames
-hold null. Annotations also carry the tracker's `score` and `obj_id`, so the file serves as results
+`<name>/<frame_idx:05d>.jpg` and `frame_idx` lists the source index of each. Segmentations are COCO
+RLE: uncompressed (counts as a list of run lengths, as the YouTube-VIS annotations have them and
+every reader takes, e.g. TrackEval's `frPyObjects`) by default, or the record's compressed counts
+strings (smaller; what VIS results files use). Absent frames hold null. Annotations also carry the tracker's `score` and `obj_id`, so the file serves as results
 too. Written as a stream: annotations go straight to the output, the video list to a side file
 that is appended at the end, so memory holds one video at most.
 """
@@ -16,19 +17,31 @@ import os
 import shutil
 from pathlib import Path
 
-from pycocotools import mask as mask_utils
+import numpy as np
 
+from ..records import rle_to_mask
 from .reader import ExportError, iter_frames, prompt_labels
 
+RLE_KINDS = ("uncompressed", "compressed")
 
-def _area(rle: dict) -> int:
-    return int(mask_utils.area({"size": rle["size"], "counts": rle["counts"].encode("ascii")}))
+
+def uncompressed_rle(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE of an (H, W) mask: run lengths in column-major order, starting with a run of zeros."""
+    flat = np.asarray(mask, dtype=np.int8).ravel(order="F")
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        counts = [0] + counts
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
 
 
 class YtvisExporter:
     """OUT/ytvis.json (written to a .tmp name and renamed when complete)."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, rle: str = "uncompressed"):
+        if rle not in RLE_KINDS:
+            raise ValueError(f"rle must be one of {RLE_KINDS}, got {rle!r}")
+        self.rle = rle
         self.path = out_dir / "ytvis.json"
         self._tmp = self.path.with_name(self.path.name + ".tmp")
         self._videos_tmp = self.path.with_name(self.path.name + ".videos.tmp")
@@ -62,10 +75,11 @@ class YtvisExporter:
                         "obj_id": int(obj["obj_id"]), "category_id": self._category(obj["label"]), "score": float(obj["score"]),
                         "segmentations": [None] * n, "bboxes": [None] * n, "areas": [None] * n,
                     }
+                mask = rle_to_mask(obj["mask"])
                 track["score"] = float(obj["score"])
-                track["segmentations"][i] = obj["mask"]
+                track["segmentations"][i] = uncompressed_rle(mask) if self.rle == "uncompressed" else obj["mask"]
                 track["bboxes"][i] = [float(v) for v in obj["bbox"]]
-                track["areas"][i] = _area(obj["mask"])
+                track["areas"][i] = int(mask.sum())
         self._video_id += 1
         video = {
             "id": self._video_id, "width": width, "height": height, "length": n, "name": name,
