@@ -89,14 +89,6 @@ def lists_every_frame(record: dict) -> bool:
     return "frames" in record
 
 
-def has_masks(record: dict) -> bool:
-    """True when the record's objects carry masks (--save_masks); a record with no object at all counts as True."""
-    for frame in iter_frames(record):
-        for obj in frame.objects:
-            return "mask" in obj
-    return True
-
-
 class SequenceNames:
     """Names for videos in exported files: the file stem, made unique with -2, -3, ... when it repeats.
 
