@@ -114,13 +114,37 @@ class JsonlAppender:
         Spooled arrays in the record are streamed from their files; if anything fails part-way,
         the file is cut back to where the line began and the error is raised.
         """
+        start, length, head = self._write_line(serialise(record))
+        if self.index:
+            entry = results_index.IndexEntry.from_record(record, start, length, results_index.head_hash(head))
+            results_index.append_entry(self.path, entry)
+
+    def copy_line(self, source_fd: int, entry: results_index.IndexEntry) -> None:
+        """Append the line `entry` describes, copied byte for byte from another results file (merge)."""
+
+        def pieces() -> Iterator[bytes]:
+            done = 0
+            while done < entry.length:
+                piece = os.pread(source_fd, min(_COPY_CHUNK, entry.length - done), entry.offset + done)
+                if not piece:
+                    raise ValueError(f"{self.path}: the source line ended early")
+                done += len(piece)
+                yield piece
+
+        start, _, _ = self._write_line(pieces())
+        if self.index:
+            results_index.append_entry(self.path, dataclasses.replace(entry, offset=start))
+
+    def _write_line(self, pieces: Iterable[bytes]) -> tuple[int, int, bytes]:
+        """Write the pieces of one line and fsync; on any failure cut the file back. Returns the
+        line's offset, its length and its first bytes (for the index)."""
         if self._fd is None:
             raise ValueError(f"{self.path}: appender is closed")
         start = os.lseek(self._fd, 0, os.SEEK_END)
         length = 0
         head = b""
         try:
-            for piece in serialise(record):
+            for piece in pieces:
                 if len(head) < 256:
                     head += piece[: 256 - len(head)]
                 view = memoryview(piece)
@@ -133,32 +157,7 @@ class JsonlAppender:
             if length:
                 os.ftruncate(self._fd, start)
             raise
-        if self.index:
-            entry = results_index.IndexEntry.from_record(record, start, length, results_index.head_hash(head))
-            results_index.append_entry(self.path, entry)
-
-    def copy_line(self, source_fd: int, entry: results_index.IndexEntry) -> None:
-        """Append the line `entry` describes, copied byte for byte from another results file (merge)."""
-        if self._fd is None:
-            raise ValueError(f"{self.path}: appender is closed")
-        start = os.lseek(self._fd, 0, os.SEEK_END)
-        done = 0
-        try:
-            while done < entry.length:
-                piece = os.pread(source_fd, min(_COPY_CHUNK, entry.length - done), entry.offset + done)
-                if not piece:
-                    raise ValueError(f"{self.path}: the source line ended early")
-                view = memoryview(piece)
-                while view:
-                    view = view[os.write(self._fd, view) :]
-                done += len(piece)
-            os.fsync(self._fd)
-        except BaseException:
-            if done:
-                os.ftruncate(self._fd, start)
-            raise
-        if self.index:
-            results_index.append_entry(self.path, dataclasses.replace(entry, offset=start))
+        return start, length, head
 
     def close(self) -> None:
         if self._fd is not None:

@@ -152,3 +152,23 @@ def test_100k_frames_with_masks_keep_memory_flat_and_read_back_exactly(tmp_path)
     assert long["checked_frames"] == 100_000 and short["checked_frames"] == 10_000
     assert long["line_mb"] > 9 * short["line_mb"] > 80  # the record itself did grow tenfold
     assert long["peak_rss_mb"] <= 1.2 * short["peak_rss_mb"], runs
+
+
+def test_merge_copies_records_and_repoints_relative_sidecars(tmp_path):
+    from lang_sam_tracker.merge import merge
+
+    shard = tmp_path / "shards" / "r.shard-0-of-1.jsonl"
+    out = RecordOutput(spool.spool_dir_for(shard), "t4", sidecar_dir=spool.sidecar_dir_for(shard), relative_to=shard.parent)
+    b = RecordBuilder("clips/a.mp4", "car", INFO, save_masks=True, output=out)
+    _fill(b)
+    with JsonlAppender(shard, index=True) as a:
+        a.append(b.build(STATS, META))
+        a.append(_in_memory("object") | {"video_path": "clips/b.mp4", "resolved_path": "/data/b.mp4"})
+    merged = tmp_path / "merged" / "all.jsonl"
+    summary = merge([shard], merged)
+    assert summary.added == 2
+    first, second = iter_record_lines(merged)
+    assert first.read()["sidecar"] == "../shards/r.shard-0-of-1.sidecars/" + os.path.basename(first.sidecar)
+    assert list(iter_frames(first)) == list(iter_frames(_in_memory("frame")))
+    assert merged.read_bytes().splitlines()[1] == shard.read_bytes().splitlines()[1]  # copied byte for byte
+    assert merge([shard], merged).duplicates == 2
