@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 from . import results_index
 from .keys import resume_key  # noqa: F401 - re-exported: the resume rule lives in keys
-from .spool import SpooledArray, dumps
+from .spool import SpooledArray, dumps, fsync_dir
 
 logger = logging.getLogger(__name__)
 
@@ -71,20 +71,6 @@ def _is_json_object(data: bytes) -> bool:
         return isinstance(json.loads(data.decode("utf-8")), dict)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a newly created file's directory entry durable too."""
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class JsonlAppender:

@@ -59,6 +59,20 @@ class SpooledArray:
             pass
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a newly created (or renamed) file's directory entry durable too."""
+    try:
+        fd = os.open(Path(path).parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def spool_dir_for(results_path: str | os.PathLike) -> Path:
     """Temporary per-video files of a batch: `.results.jsonl.spool/` beside the results."""
     p = Path(results_path)
@@ -137,8 +151,6 @@ class LineSpool:
         self._f.close()
         self.final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.partial, self.final)
-        from .jsonl import fsync_dir
-
         fsync_dir(self.final)
         return self.final
 
