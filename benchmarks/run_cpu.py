@@ -259,9 +259,11 @@ def _child_rss(models: dict[str, str], video: Path, n_frames: int) -> dict:
 
 def _child_amortise(spec: dict) -> dict:
     """Models once for all videos (this project's worker) or once per video (the seed's scripts)."""
+    from lang_sam_tracker import spool
     from lang_sam_tracker.worker import Engine, Slot, VideoTask
 
-    run = engine_run_config(spec["models"], Path("unused.txt"), Path("unused.jsonl"), spec["frames"])
+    work = Path(tempfile.mkdtemp(prefix="lst-amortise-"))
+    run = engine_run_config(spec["models"], work / "unused.txt", work / "unused.jsonl", spec["frames"])
     slot = Slot(index=0, gpu=None, threads=1)
     engine = None
     records = []
@@ -272,8 +274,11 @@ def _child_amortise(spec: dict) -> dict:
         result = engine.process(VideoTask(video, PROMPT))
         if not result.ok:
             raise RuntimeError(result.error)
+        spool.discard(result.record)  # only the stats are kept; the spooled frames are not written anywhere
         records.append(result.record["stats"])
-    return {"total_s": time.perf_counter() - start, "stats": records}
+    total = time.perf_counter() - start
+    shutil.rmtree(work, ignore_errors=True)
+    return {"total_s": total, "stats": records}
 
 
 # ------------------------------------------------------------------ the measurements
