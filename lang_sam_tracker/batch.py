@@ -12,18 +12,23 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import signal
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
+from . import spool
 from .config import RunConfig
-from .errors import TrackerError
-from .jsonl import JsonlAppender, failures_path, load_done, move_aside, record_failure, resume_key
+from .errors import TrackerError, one_line
+from .jsonl import JsonlAppender, failures_path, load_done, move_aside, record_failure
+from .keys import resume_key
 from .progress import BatchProgress, FrameProgress
 from .records import config_hash
 from .render import annotated_video_path
@@ -43,27 +48,47 @@ class Interrupted(BaseException):
     """Raised inside an in-process video when the user asked to stop; the video is not recorded."""
 
 
+class VideoTimedOut(BaseException):
+    """Raised inside an in-process video that ran past --video_timeout (a BaseException, so that no
+    `except Exception` on the way turns it into some other error)."""
+
+
 # ------------------------------------------------------------------ the video list
 def read_video_list(path: Path) -> list[str]:
-    """Paths in list order: blank lines and `#` comments skipped, CRLF tolerated, duplicates dropped."""
+    """Paths in list order: blank lines and `#` comments skipped, CRLF tolerated, and each file once
+    (listings of one file, relative or absolute, count as duplicates: `keys.resume_key`).
+
+    A line that is not UTF-8 text is a usage error naming the list and the line number.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"video list {path}: {exc.strerror or exc}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     videos: list[str] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     duplicates = 0
-    for raw in text.splitlines():
-        line = raw.strip()
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"video list {path}, line {lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                "save the list as UTF-8"
+            ) from None
+        if "\0" in line:
+            raise UsageError(f"video list {path}, line {lineno}: contains a NUL character, which no path can hold")
         if not line or line.startswith("#"):
             continue
-        if line in seen:
+        key = resume_key(line, "")
+        if key in seen:
             duplicates += 1
             continue
-        seen.add(line)
+        seen.add(key)
         videos.append(line)
     if duplicates:
-        logger.warning("%s lists %d duplicate path(s); each video is processed once", path, duplicates)
+        logger.warning("%s lists %d duplicate path(s) (the same file, as written or resolved); each video is processed once", path, duplicates)
     return videos
 
 
@@ -162,29 +187,53 @@ class ProcessSlotRunner:
 
 
 class InlineSlotRunner:
-    """The parent itself as the only worker (single-process script): models load once, here."""
+    """The parent itself as the only worker (single-process script): models load once, here.
 
-    def __init__(self, slot: Slot, run: RunConfig, device: str, stop_requested: Callable[[], bool]) -> None:
+    Any exception from a video becomes that video's failure; `video_timeout` interrupts a video
+    that runs too long (SIGALRM in the main thread, else checked after each frame).
+    """
+
+    def __init__(
+        self,
+        slot: Slot,
+        run: RunConfig,
+        device: str,
+        stop_requested: Callable[[], bool],
+        video_timeout: float | None = None,
+    ) -> None:
         self.slot = slot
         self.engine = Engine(run, slot, device)
         self.stop_requested = stop_requested
+        self.video_timeout = video_timeout
         self.frames = FrameProgress()
 
     def submit(self, task: VideoTask) -> Future:
         future: Future = Future()
+        deadline = time.monotonic() + self.video_timeout if self.video_timeout else None
 
         def on_frame(n: int) -> None:
             self.frames.update(n)
             if self.stop_requested():
                 raise Interrupted()
+            if deadline is not None and time.monotonic() > deadline:
+                raise VideoTimedOut()
 
         self.frames.start(task.video_path, None)
         try:
-            future.set_result(self.engine.process(task, on_frame=on_frame))
+            with _alarm(self.video_timeout):
+                result = self.engine.process(task, on_frame=on_frame)
         except Interrupted as exc:
             future.set_exception(exc)
+            return future
+        except VideoTimedOut:
+            logger.warning("[%s] %s exceeded --video_timeout %gs: stopped", self.slot.label, task.video_path, self.video_timeout)
+            result = TaskResult(task.video_path, error=f"{task.video_path}: timed out after {self.video_timeout:g}s (--video_timeout)")
+        except Exception as exc:  # the engine turns errors into results; anything that escapes is still this video's
+            logger.debug("%s failed outside the engine", task.video_path, exc_info=True)
+            result = TaskResult(task.video_path, error=f"{task.video_path}: {type(exc).__name__}: {one_line(exc)}")
         finally:
             self.frames.close()
+        future.set_result(result)
         return future
 
     def restart(self) -> None:
@@ -195,6 +244,25 @@ class InlineSlotRunner:
 
     def close(self) -> None:
         pass
+
+
+@contextmanager
+def _alarm(seconds: float | None) -> Iterator[None]:
+    """Raise VideoTimedOut in this (main) thread after `seconds`, even inside a frame that hangs."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def fire(_signum, _frame) -> None:
+        raise VideoTimedOut()
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # ------------------------------------------------------------------ the run
@@ -243,7 +311,7 @@ _STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal,
 
 
 def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> list[VideoTask]:
-    """Resume: drop videos already in the results file (same path and prompt)."""
+    """Resume: drop videos already in the results file (same resolved path and prompt, `keys`)."""
     out = run.output_jsonl
     if not run.resume:
         moved = move_aside(out)
@@ -263,7 +331,7 @@ def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> l
                 mismatched += 1
             continue
         output_video = annotated_video_path(run.output_video_dir, video) if run.output_video_dir else None
-        tasks.append(VideoTask(video, run.text_prompt, str(output_video) if output_video else None))
+        tasks.append(VideoTask(video, run.text_prompt, str(output_video) if output_video else None, resolved_path=key[0]))
     if summary.skipped:
         logger.info("Resuming: %d of %d videos already done in %s", summary.skipped, len(videos), out)
     if mismatched:
@@ -299,7 +367,8 @@ def run_batch(
             logger.info("Nothing to do: all %d videos are done", summary.total)
             return summary
         runners = make_runners(lambda: stop.requested)
-        with JsonlAppender(run.output_jsonl) as results, BatchProgress(len(tasks), run.log_every_s) as progress:
+        shutil.rmtree(spool.spool_dir_for(run.output_jsonl), ignore_errors=True)  # left by a killed run
+        with JsonlAppender(run.output_jsonl, index=True) as results, BatchProgress(len(tasks), run.log_every_s) as progress:
             _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop, summary, drain_timeout_s)
     finally:
         for s, handler in previous.items():
@@ -309,6 +378,7 @@ def run_batch(
             if forced:
                 runner.kill()
             runner.close()
+        shutil.rmtree(spool.spool_dir_for(run.output_jsonl), ignore_errors=True)  # of videos not finished
         summary.interrupted_by = stop.signum
         summary.elapsed_s = time.monotonic() - start
     return summary
@@ -352,12 +422,12 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
                     logger.error("%s", outcome.error)
                     return
                 if outcome.ok:
-                    _write_success(results, outcome, label, summary, progress)
+                    _write_success(run, results, entry.task, outcome, label, summary, progress)
                 else:
                     _write_failure(run, entry.task, outcome.error or "unknown error", entry.task.attempt, label, summary, progress)
-                    if outcome.poisoned:
-                        logger.warning("[%s] CUDA context is broken: starting a fresh worker", label)
-                        entry.runner.restart()
+                if outcome.poisoned:
+                    logger.warning("[%s] CUDA context is broken: starting a fresh worker", label)
+                    entry.runner.restart()
                 idle.append(entry.runner)
                 continue
             if isinstance(outcome, Interrupted):
@@ -414,14 +484,22 @@ def _drain_progress(progress_queue, runners, progress: BatchProgress) -> None:
         progress.slot_busy(labels.get(slot_index, str(slot_index)), video, frames)
 
 
-def _write_success(results: JsonlAppender, result: TaskResult, label: str, summary: BatchSummary, progress) -> None:
+def _write_success(run: RunConfig, results: JsonlAppender, task: VideoTask, result: TaskResult, label: str, summary: BatchSummary, progress) -> None:
     record = result.record
+    if task.resolved_path:  # the parent's key is the one resume compares (`keys`)
+        record["resolved_path"] = task.resolved_path
     record.setdefault("stats", {})["worker"] = {
         "slot": label,
         "cuda_visible_devices": result.worker.get("cuda_visible_devices"),
         "model_loads": result.worker.get("model_loads"),
     }
-    results.append(record)
+    try:
+        results.append(record)
+    except (OSError, ValueError) as exc:  # a spool file gone, a full disk: this video's failure, written nothing
+        _write_failure(run, task, f"{task.video_path}: could not write its record: {one_line(exc)}", task.attempt, label, summary, progress)
+        return
+    finally:
+        spool.discard(record)
     summary.completed += 1
     progress.finished(ok=True)
     stats = record["stats"]
@@ -433,7 +511,7 @@ def _write_success(results: JsonlAppender, result: TaskResult, label: str, summa
 
 
 def _write_failure(run: RunConfig, task: VideoTask, error: str, attempts: int, label: str, summary, progress) -> None:
-    record_failure(run.output_jsonl, task.video_path, task.text_prompt, error, attempts)
+    record_failure(run.output_jsonl, task.video_path, task.text_prompt, error, attempts, task.resolved_path)
     summary.failed += 1
     summary.failed_videos.append(task.video_path)
     progress.finished(ok=False)
@@ -495,7 +573,7 @@ def run_single_process(run: RunConfig) -> BatchSummary:
     slot = Slot(index=0, gpu=None if device.startswith("cpu") else _gpu_index(device), threads=os.cpu_count() or 1)
     if device.startswith("cpu") and run.device is None:
         logger.warning("No CUDA device is visible: running on the CPU")
-    return run_batch(run, lambda stop: [InlineSlotRunner(slot, run, device, stop)])
+    return run_batch(run, lambda stop: [InlineSlotRunner(slot, run, device, stop, run.video_timeout)])
 
 
 def _gpu_index(device: str) -> int:
