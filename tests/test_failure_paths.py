@@ -19,10 +19,10 @@ from lang_sam_tracker.records import RecordBuilder, validate_record
 from lang_sam_tracker.render import AnnotatedVideoWriter, annotated_video_path
 from lang_sam_tracker.spool import discard, spool_dir_for
 from lang_sam_tracker.testing import scenes
+from lang_sam_tracker.testing.doubles import DetectorFaults, NoisyDetector, SegmenterFaults, StickySegmenter
 from lang_sam_tracker.tracker import TrackerConfig, VideoTracker
 from lang_sam_tracker.video import VideoInfo
 from lang_sam_tracker.worker import Engine, Slot, VideoTask
-from tests.doubles import ScriptedDetector, ScriptedSegmenter
 
 INFO = VideoInfo(width=16, height=12, original_fps=10.0, total_frames=5, duration_s=0.5, rotation=0)
 STATS = {"elapsed_s": 0.1, "fps": 50.0, "device": "cpu", "timing_s": dict.fromkeys(("load", "decode", "detect", "track", "render"), 0.0)}
@@ -145,7 +145,9 @@ def test_video_timeout_works_in_the_single_process(tmp_path):
 def _scene_tracker(tmp_path: Path) -> tuple[str, VideoTracker]:
     scene = scenes.three_movers(width=64, height=48, n_frames=6)
     video = str(scenes.write_video(scene, tmp_path / "clip.mp4"))
-    return video, VideoTracker(ScriptedDetector(scene), ScriptedSegmenter(scene), TrackerConfig())
+    return video, VideoTracker(
+        NoisyDetector(scene, faults=DetectorFaults.perfect()), StickySegmenter(scene, SegmenterFaults.perfect()), TrackerConfig()
+    )
 
 
 def test_annotated_video_appears_under_its_name_only_when_the_video_succeeds(tmp_path, monkeypatch):
