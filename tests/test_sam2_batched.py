@@ -111,3 +111,27 @@ def test_prompting_50_objects_upsamples_50_masks(predictor, monkeypatch):
     upsampled.clear()
     tracked = seg.track(_frame(1))
     assert len(tracked) == 50 and sum(upsampled) == 50  # one batched upsample per frame
+
+
+def test_compile_flag_wraps_sam2_modules_and_reaches_the_worker_config(tmp_path):
+    from lang_sam_tracker.cli import build_parser, run_config_from_args
+    from lang_sam_tracker.sam2_compile import COMPILED_MODULES, compile_sam2
+
+    class Module(torch.nn.Module):
+        def forward(self, x):
+            return x + 1
+
+    fake = torch.nn.Module()
+    for name in COMPILED_MODULES:
+        setattr(fake, name, Module())
+    compile_sam2(fake)
+    for name in COMPILED_MODULES:
+        assert getattr(fake, name).forward is not Module.forward  # replaced, compiled lazily on first call
+
+    (tmp_path / "list.txt").write_text("a.mp4\n")
+    base = ["--video_list", str(tmp_path / "list.txt"), "--text_prompt", "car", "--output_jsonl", str(tmp_path / "o.jsonl")]
+    default = run_config_from_args(build_parser(False).parse_args(base))
+    chosen = run_config_from_args(build_parser(False).parse_args(base + ["--compile", "--sam2_exact"]))
+    assert (default.models.compile, default.models.sam2_exact) == (False, False)
+    assert (chosen.models.compile, chosen.models.sam2_exact) == (True, True)
+    assert chosen.settings()["sam2_exact"] and not default.settings()["sam2_exact"]
