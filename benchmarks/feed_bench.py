@@ -85,8 +85,10 @@ def measure_host(path: Path, repeats: int) -> list[list[str]]:
         processor(images=[rgb], return_tensors="pt", input_data_format="channels_last")
 
     def fast(rgb: np.ndarray) -> None:
-        # the host side of `upload_uint8` on CUDA: one copy into a pinned buffer (a plain one here)
+        # the host side of `upload_uint8` on CUDA: a copy into a pinned buffer (a plain one here),
+        # once per model (SAM 2 and the detector upload the frame separately)
         buf = staging.setdefault(rgb.shape, torch.empty(rgb.shape, dtype=torch.uint8))
+        buf.numpy()[...] = rgb
         buf.numpy()[...] = rgb
         sam2_fast(rgb, SAM2_SIDE, meta)
         device_pixels([rgb])

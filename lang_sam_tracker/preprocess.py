@@ -121,7 +121,8 @@ class HFDevicePreprocessor:
 
     def __call__(self, frames: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         """Same-size RGB uint8 frames -> {"pixel_values": (B,3,h,w) float32, "pixel_mask": (B,h,w) int64}."""
-        x = upload_uint8(np.stack(frames), self.device).permute(0, 3, 1, 2)
+        batch = frames[0][None] if len(frames) == 1 else np.stack(frames)
+        x = upload_uint8(batch, self.device).permute(0, 3, 1, 2)
         x = _resize_uint8_like_pil(x, self.output_size(*frames[0].shape[:2]), self.mode)
         if self.do_rescale:
             x = x.mul_(self.rescale_factor)
