@@ -29,6 +29,19 @@ SAM2_STD = (0.229, 0.224, 0.225)
 PREPROCESS_MODES = ("fast", "exact")
 
 
+def check_frame(rgb: np.ndarray) -> None:
+    """Raise ValueError unless `rgb` is a uint8 (H, W, 3) array with H, W > 0."""
+    if (
+        not isinstance(rgb, np.ndarray)
+        or rgb.dtype != np.uint8
+        or rgb.ndim != 3
+        or rgb.shape[2] != 3
+        or min(rgb.shape[:2]) == 0
+    ):
+        got = f"{type(rgb).__name__} {getattr(rgb, 'dtype', '')} {getattr(rgb, 'shape', '')}"
+        raise ValueError(f"expected an RGB uint8 frame of shape (H, W, 3), got {got}")
+
+
 def upload_uint8(frames: np.ndarray, device: torch.device) -> torch.Tensor:
     """A uint8 host array on `device`; on CUDA through pinned memory, without waiting for the copy.
 

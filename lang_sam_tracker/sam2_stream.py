@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from sam2.sam2_video_predictor import SAM2VideoPredictor
 
-from .preprocess import PREPROCESS_MODES, sam2_preprocess
+from .preprocess import PREPROCESS_MODES, check_frame, sam2_preprocess
 from .sam2_batched import propagate_batched
 from .sam2_results import TrackedMasks, mask_boxes, pack_results
 
@@ -124,7 +124,7 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
         Then everything no later frame can read is evicted. The image encoder runs lazily, on
         the first prompt or `track` that needs this frame.
         """
-        _check_frame(rgb)
+        check_frame(rgb)
         stream: _Stream = state["stream"]
         height, width = rgb.shape[:2]
         if state["video_height"] is None:
@@ -344,18 +344,6 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
                 for o in state["temp_output_dict_per_obj"].values()
             ),
         }
-
-
-def _check_frame(rgb: np.ndarray) -> None:
-    if (
-        not isinstance(rgb, np.ndarray)
-        or rgb.dtype != np.uint8
-        or rgb.ndim != 3
-        or rgb.shape[2] != 3
-        or min(rgb.shape[:2]) == 0
-    ):
-        got = f"{type(rgb).__name__} {getattr(rgb, 'dtype', '')} {getattr(rgb, 'shape', '')}"
-        raise ValueError(f"expected an RGB uint8 frame of shape (H, W, 3), got {got}")
 
 
 def _check_box(box: np.ndarray) -> np.ndarray:
