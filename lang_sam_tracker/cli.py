@@ -94,6 +94,12 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
         help="conditioning frames (box prompts) each object keeps; SAM 2 attends to all of them on every frame. "
         "0 keeps every one",
     )
+    sam.add_argument(
+        "--sam2_exact", action="store_true",
+        help="preprocess frames with PIL on the CPU and run one SAM 2 forward per object: masks bit-identical to "
+        "sam2's offline predictor, but slower (default: resize on the device, objects batched)",
+    )
+    sam.add_argument("--compile", action="store_true", help="torch.compile SAM 2's modules (GPUs; the first frames pay for compilation)")
 
     add_detector_arguments(parser)
 
@@ -164,6 +170,8 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
             sam_config=args.sam_config,
             max_frames=args.max_frames or None,
             max_cond_frames=args.max_cond_frames or None,
+            sam2_exact=args.sam2_exact,
+            compile=args.compile,
             detector=detector_config_from_args(args),
         ),
         tracker=TrackerConfig(

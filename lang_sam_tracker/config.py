@@ -22,6 +22,8 @@ class ModelConfig:
     sam_config: str | None = None
     max_frames: int | None = 60
     max_cond_frames: int | None = 4  # conditioning frames kept per object in SAM 2
+    sam2_exact: bool = False  # PIL preprocessing and one forward per object: sam2's offline results, bit for bit
+    compile: bool = False  # torch.compile SAM 2's modules (GPUs)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
 
@@ -65,6 +67,7 @@ class RunConfig:
             "fps": self.tracker.fps,
             "max_frames": self.models.max_frames,
             "max_cond_frames": self.models.max_cond_frames,
+            "sam2_exact": self.models.sam2_exact,
             "tracker": {
                 k: v
                 for k, v in asdict(self.tracker).items()

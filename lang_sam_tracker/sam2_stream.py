@@ -18,26 +18,25 @@ import contextlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
-from PIL import Image
-from sam2.modeling.sam2_base import NO_OBJ_SCORE
 from sam2.sam2_video_predictor import SAM2VideoPredictor
+
+from .preprocess import PREPROCESS_MODES, check_frame, sam2_preprocess
+from .sam2_batched import propagate_batched
+from .sam2_results import TrackedMasks, mask_boxes, pack_results
+
+__all__ = ["SAM2StreamingPredictor", "StreamingSAM2", "TrackedMasks", "mask_boxes"]
 
 logger = logging.getLogger(__name__)
 
 # A streaming video has no known length. SAM 2 reads `num_frames` only to cap the object-pointer
 # window at min(num_frames, max_obj_ptrs_in_encoder); "unknown" must not shrink it.
 UNKNOWN_NUM_FRAMES = 2**62
-# The normalisation of sam2's frame loaders (utils/misc.py).
-_IMG_MEAN = (0.485, 0.456, 0.406)
-_IMG_STD = (0.229, 0.224, 0.225)
 
 State = dict[str, Any]
-# Masks are handed to the tracker on a grid of at most this many pixels a side (coverage, specks).
-GRID_MAX_SIDE = 256
 # Conditioning frames kept per object: every one is attended on every later frame.
 DEFAULT_MAX_COND_FRAMES = 4
 
@@ -50,22 +49,36 @@ class _Stream:
     tracked: bool = False  # whether track() ran on frame t
     max_frames: int | None = None  # conditioning-frame horizon (see StreamingSAM2)
     max_cond_frames: int | None = None  # conditioning frames kept per object (the most recent)
+    preprocess: str = "exact"  # "exact": sam2's own loader, bit for bit; "fast": on the device
+    batch_objects: bool = False  # propagate objects with matching memory layouts as one batch
+    defer_consolidation: bool = False  # inside add_boxes
+
+
+_DEFERRED = object()  # stands for a consolidated output nobody reads (see `add_boxes`)
 
 
 class SAM2StreamingPredictor(SAM2VideoPredictor):
     """`SAM2VideoPredictor` fed one frame at a time (the design is in sam2-streaming.md §3).
 
     Protocol per frame: `add_frame` (finalises the previous frame, evicts, stores the new one),
-    optional `add_box` prompts, `track`; `remove_obj` between any two calls. Prompts made before
-    `track` on a frame are initial conditioning frames; after `track`, `add_box(reinit=False)` is
-    the official transient correction and `reinit=True` a durable re-anchoring.
+    optional `add_boxes` prompts, `track`; `remove_obj` between any two calls. Prompts made before
+    `track` on a frame are initial conditioning frames; after `track`, a box on a known id is the
+    official transient correction, and one in `reinit` a durable re-anchoring. Logits come back
+    at SAM 2's low resolution; `video_res` upsamples them (only when a caller needs pixels).
     """
 
     @torch.inference_mode()
     def init_stream(
-        self, offload_state_to_cpu: bool = False, max_frames: int | None = None, max_cond_frames: int | None = None
+        self,
+        offload_state_to_cpu: bool = False,
+        max_frames: int | None = None,
+        max_cond_frames: int | None = None,
+        preprocess: str = "exact",
+        batch_objects: bool = False,
     ) -> State:
         """An empty state, like `init_state` but without a video: frames come from `add_frame`."""
+        if preprocess not in PREPROCESS_MODES:
+            raise ValueError(f"preprocess must be one of {PREPROCESS_MODES}, got {preprocess!r}")
         if max_frames is not None and max_frames < 0:
             raise ValueError(f"max_frames must be >= 0 (0 or None: keep all), got {max_frames}")
         if max_cond_frames is not None and max_cond_frames < 0:
@@ -90,22 +103,17 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
             "output_dict_per_obj": {},
             "temp_output_dict_per_obj": {},
             "frames_tracked_per_obj": {},
-            "stream": _Stream(max_frames=max_frames or None, max_cond_frames=max_cond_frames or None),
+            "stream": _Stream(
+                max_frames=max_frames or None, max_cond_frames=max_cond_frames or None, preprocess=preprocess,
+                batch_objects=batch_objects,
+            ),
         }
 
     @torch.inference_mode()
-    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        """(3, S, S) float32 on the device, bit-identical to sam2's synchronous JPEG-folder loader.
-
-        Same steps as `_load_img_as_tensor` + `load_video_frames_from_jpg_images`: PIL resize
-        (bicubic for RGB), /255 in float64, cast to float32, then mean/std in float32.
-        """
-        img = Image.fromarray(np.ascontiguousarray(rgb)).convert("RGB")
-        arr = np.array(img.resize((self.image_size, self.image_size))) / 255.0
-        x = torch.from_numpy(arr).permute(2, 0, 1).float().to(self.device)
-        x -= torch.tensor(_IMG_MEAN, dtype=torch.float32, device=x.device)[:, None, None]
-        x /= torch.tensor(_IMG_STD, dtype=torch.float32, device=x.device)[:, None, None]
-        return x
+    def preprocess(self, rgb: np.ndarray, mode: str = "exact") -> torch.Tensor:
+        """(3, S, S) float32 on the device; "exact" is bit-identical to sam2's synchronous JPEG-folder
+        loader, "fast" resizes on the device (`preprocess.sam2_fast`)."""
+        return sam2_preprocess(rgb, self.image_size, self.device, mode)
 
     @torch.inference_mode()
     def add_frame(self, state: State, rgb: np.ndarray) -> int:
@@ -116,7 +124,7 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
         Then everything no later frame can read is evicted. The image encoder runs lazily, on
         the first prompt or `track` that needs this frame.
         """
-        _check_frame(rgb)
+        check_frame(rgb)
         stream: _Stream = state["stream"]
         height, width = rgb.shape[:2]
         if state["video_height"] is None:
@@ -133,31 +141,66 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
         t = stream.t + 1
         self._evict(state, t)
         state["cached_features"] = {}
-        state["images"] = {t: self.preprocess(rgb)}
+        state["images"] = {t: self.preprocess(rgb, stream.preprocess)}
         stream.t, stream.tracked = t, False
         return t
 
     @torch.inference_mode()
-    def add_box(
-        self, state: State, obj_id: int, box: np.ndarray, reinit: bool = False
+    def add_boxes(
+        self, state: State, boxes: Mapping[int, np.ndarray], reinit: Iterable[int] = ()
     ) -> tuple[int, list[int], torch.Tensor, torch.Tensor]:
-        """Prompt `obj_id` with a pixel xyxy box on the current frame.
+        """Prompt each obj_id with a pixel xyxy box on the current frame; consolidate once.
 
         A new id, or any id before `track`, gets an initial conditioning frame (a prediction from
-        the box alone). After `track`, an existing id gets the official correction unless
-        `reinit`, which first forgets its output on this frame, so the box becomes a durable
-        conditioning frame. Returns (t, obj_ids, video-res logits (N,1,H,W), scores (N,1)).
+        the box alone). After `track`, an existing id gets the official correction unless it is
+        in `reinit`, which first forgets its output on this frame, so the box becomes a durable
+        conditioning frame. Each box goes through the official `add_new_points_or_box`, without
+        its per-call consolidation of all objects at video resolution (k prompts would upsample
+        k x N masks). Returns (t, the prompted ids, their low-res logits (k,1,h,w), scores (k,1)).
         """
         t = self._current_frame(state)
-        box = _check_box(box)
-        obj_idx = state["obj_id_to_idx"].get(obj_id)
-        if reinit and obj_idx is not None:
-            state["frames_tracked_per_obj"][obj_idx].pop(t, None)
-            for outputs in (state["output_dict_per_obj"][obj_idx], state["temp_output_dict_per_obj"][obj_idx]):
-                outputs["cond_frame_outputs"].pop(t, None)
-                outputs["non_cond_frame_outputs"].pop(t, None)
-        _, obj_ids, video_res_masks = self.add_new_points_or_box(state, t, obj_id, box=box)
-        return t, list(obj_ids), video_res_masks, self._scores_at(state, t)
+        checked = {int(obj_id): _check_box(box) for obj_id, box in boxes.items()}
+        reinit = set(reinit)
+        state["stream"].defer_consolidation = True
+        try:
+            for obj_id, box in checked.items():
+                obj_idx = state["obj_id_to_idx"].get(obj_id)
+                if obj_id in reinit and obj_idx is not None:
+                    state["frames_tracked_per_obj"][obj_idx].pop(t, None)
+                    for outputs in (state["output_dict_per_obj"][obj_idx], state["temp_output_dict_per_obj"][obj_idx]):
+                        outputs["cond_frame_outputs"].pop(t, None)
+                        outputs["non_cond_frame_outputs"].pop(t, None)
+                self.add_new_points_or_box(state, t, obj_id, box=box)
+        finally:
+            state["stream"].defer_consolidation = False
+        ids = list(checked)
+        outs = [self._output_at(state, t, state["obj_id_to_idx"][i]) for i in ids]
+        device = state["device"]
+        if not outs:
+            side = self.image_size // 4
+            return t, [], torch.empty((0, 1, side, side), device=device), torch.empty((0, 1), device=device)
+        logits = torch.cat([out["pred_masks"].to(device, non_blocking=True) for out in outs])
+        scores = torch.cat([out["object_score_logits"].to(device).float() for out in outs])
+        return t, ids, logits, scores
+
+    def _consolidate_temp_output_across_obj(self, inference_state, frame_idx, is_cond, consolidate_at_video_res=False):
+        """sam2's consolidation, skipped for the video-resolution copy `add_new_points_or_box`
+        makes for its return value while `add_boxes` runs (that output is never read)."""
+        stream = inference_state.get("stream")
+        if consolidate_at_video_res and stream is not None and stream.defer_consolidation:
+            return {"pred_masks_video_res": _DEFERRED}
+        return super()._consolidate_temp_output_across_obj(
+            inference_state, frame_idx, is_cond, consolidate_at_video_res=consolidate_at_video_res
+        )
+
+    def _get_orig_video_res_output(self, inference_state, any_res_masks):
+        if any_res_masks is _DEFERRED:
+            return _DEFERRED, _DEFERRED
+        return super()._get_orig_video_res_output(inference_state, any_res_masks)
+
+    def video_res(self, state: State, low_res_logits: torch.Tensor) -> torch.Tensor:
+        """(N,1,H,W) video-resolution logits: sam2's own upsampling of (N,1,h,w), one batched op."""
+        return self._get_orig_video_res_output(state, low_res_logits)[1]
 
     @torch.inference_mode()
     def remove_obj(self, state: State, obj_id: int) -> None:
@@ -168,7 +211,7 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
     def track(self, state: State) -> tuple[int, list[int], torch.Tensor, torch.Tensor]:
         """Propagate every object onto the current frame: the body of `propagate_in_video`.
 
-        Returns (t, obj_ids, video-res mask logits (N,1,H,W), object-score logits (N,1)).
+        Returns (t, obj_ids, low-res mask logits (N,1,h,w), object-score logits (N,1)).
         """
         t = self._current_frame(state)
         stream: _Stream = state["stream"]
@@ -178,35 +221,43 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
         device = state["device"]
         if not obj_ids:
             stream.tracked = True
-            shape = (0, 1, state["video_height"], state["video_width"])
+            shape = (0, 1, self.image_size // 4, self.image_size // 4)
             return t, [], torch.empty(shape, device=device), torch.empty((0, 1), device=device)
         self.propagate_in_video_preflight(state)
+        outputs = state["output_dict_per_obj"]
+        to_run = [i for i in range(len(obj_ids)) if t not in outputs[i]["cond_frame_outputs"]]
+        if stream.batch_objects:
+            ran = propagate_batched(self, state, t, to_run)
+        else:
+            ran = {i: self._propagate_one(state, t, i) for i in to_run}
         masks, scores = [], []
         for obj_idx in range(len(obj_ids)):
-            outputs = state["output_dict_per_obj"][obj_idx]
-            current = outputs["cond_frame_outputs"].get(t)
-            if current is not None:
+            if obj_idx in ran:
+                current, pred_masks = ran[obj_idx]
+                outputs[obj_idx]["non_cond_frame_outputs"][t] = current
+            else:  # prompted before track: its conditioning output is this frame's
+                current = outputs[obj_idx]["cond_frame_outputs"][t]
                 pred_masks = current["pred_masks"].to(device, non_blocking=True)
-            else:
-                current, pred_masks = self._run_single_frame_inference(
-                    inference_state=state,
-                    output_dict=outputs,
-                    frame_idx=t,
-                    batch_size=1,
-                    is_init_cond_frame=False,
-                    point_inputs=None,
-                    mask_inputs=None,
-                    reverse=False,
-                    run_mem_encoder=True,
-                )
-                outputs["non_cond_frame_outputs"][t] = current
             state["frames_tracked_per_obj"][obj_idx][t] = {"reverse": False}
             masks.append(pred_masks)
             scores.append(current["object_score_logits"].to(device))
-        _, video_res_masks = self._get_orig_video_res_output(state, torch.cat(masks, dim=0))
         stream.tracked = True
         self._evict(state, t)
-        return t, obj_ids, video_res_masks, torch.cat(scores, dim=0)
+        return t, obj_ids, torch.cat(masks, dim=0), torch.cat(scores, dim=0)
+
+    def _propagate_one(self, state: State, t: int, obj_idx: int) -> tuple[dict, torch.Tensor]:
+        """The body of `propagate_in_video` for one object on a tracked frame (batch 1)."""
+        return self._run_single_frame_inference(
+            inference_state=state,
+            output_dict=state["output_dict_per_obj"][obj_idx],
+            frame_idx=t,
+            batch_size=1,
+            is_init_cond_frame=False,
+            point_inputs=None,
+            mask_inputs=None,
+            reverse=False,
+            run_mem_encoder=True,
+        )
 
     def _current_frame(self, state: State) -> int:
         t = state["stream"].t
@@ -214,24 +265,16 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
             raise RuntimeError("no frame yet: call add_frame() first")
         return t
 
-    def _scores_at(self, state: State, t: int) -> torch.Tensor:
-        """(N,1) object-score logits on frame t, from the outputs the official consolidation uses."""
-        device = state["device"]
-        scores = []
-        for obj_idx in range(len(state["obj_ids"])):
-            temp, outputs = state["temp_output_dict_per_obj"][obj_idx], state["output_dict_per_obj"][obj_idx]
-            candidates = (
-                temp["cond_frame_outputs"].get(t),
-                temp["non_cond_frame_outputs"].get(t),
-                outputs["cond_frame_outputs"].get(t),
-                outputs["non_cond_frame_outputs"].get(t),
-            )
-            out = next((c for c in candidates if c is not None), None)
-            if out is None:  # not prompted or tracked on t yet: absent, like its NO_OBJ_SCORE mask
-                scores.append(torch.full((1, 1), NO_OBJ_SCORE, device=device))
-            else:
-                scores.append(out["object_score_logits"].to(device).float())
-        return torch.cat(scores, dim=0) if scores else torch.empty((0, 1), device=device)
+    @staticmethod
+    def _output_at(state: State, t: int, obj_idx: int) -> dict:
+        """An object's latest output on frame t, looked up in the official consolidation's order."""
+        temp, outputs = state["temp_output_dict_per_obj"][obj_idx], state["output_dict_per_obj"][obj_idx]
+        for candidates in (temp, outputs):
+            for kind in ("cond_frame_outputs", "non_cond_frame_outputs"):
+                out = candidates[kind].get(t)
+                if out is not None:
+                    return out
+        raise KeyError(f"object index {obj_idx} has no output on frame {t}")
 
     def _evict(self, state: State, n: int) -> None:
         """Drop what no frame >= n can read (sam2-streaming.md §2, §3.4), per object.
@@ -303,92 +346,11 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
         }
 
 
-def _check_frame(rgb: np.ndarray) -> None:
-    if (
-        not isinstance(rgb, np.ndarray)
-        or rgb.dtype != np.uint8
-        or rgb.ndim != 3
-        or rgb.shape[2] != 3
-        or min(rgb.shape[:2]) == 0
-    ):
-        got = f"{type(rgb).__name__} {getattr(rgb, 'dtype', '')} {getattr(rgb, 'shape', '')}"
-        raise ValueError(f"expected an RGB uint8 frame of shape (H, W, 3), got {got}")
-
-
 def _check_box(box: np.ndarray) -> np.ndarray:
     arr = np.asarray(box, dtype=np.float32).reshape(-1)
     if arr.shape != (4,) or not np.isfinite(arr).all() or arr[2] < arr[0] or arr[3] < arr[1]:
         raise ValueError(f"expected a finite xyxy box with x0 <= x1 and y0 <= y1, got {box!r}")
     return arr
-
-
-@dataclass
-class TrackedMasks:
-    """SAM 2's view of some objects on one frame, on the host.
-
-    Boxes are pixel-edge xyxy of each mask's tight extent (a mask on columns 10..19 gives x0=10,
-    x1=20), zeros where the object is not visible. `presence` is SAM 2's object-score logit (the
-    model calls an object absent when it is <= 0); `visible` is presence > 0 and a non-empty mask.
-    `grid` is every `grid_step`-th pixel of each mask (what the tracker measures coverage and
-    specks on); `appearance` is one unit vector per object (what it re-identifies with).
-    """
-
-    obj_ids: list[int]
-    boxes_xyxy: np.ndarray  # (N, 4) float32
-    presence: np.ndarray  # (N,) float32
-    visible: np.ndarray  # (N,) bool
-    masks: np.ndarray | None = None  # (N, H, W) bool at video resolution, only when requested
-    mask_iou: np.ndarray | None = None  # (N, N) float32 pairwise mask IoU (finds two tracks on one object)
-    grid: np.ndarray | None = None  # (N, ceil(H/step), ceil(W/step)) bool
-    grid_step: int = 1
-    appearance: np.ndarray | None = None  # (N, D) float32, unit rows (zeros: nothing to see)
-
-    def __len__(self) -> int:
-        return len(self.obj_ids)
-
-    @classmethod
-    def empty(cls, height: int, width: int, with_masks: bool = False) -> "TrackedMasks":
-        masks = np.zeros((0, height, width), dtype=bool) if with_masks else None
-        return cls([], np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0,), bool), masks)
-
-
-def pooled_appearance(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """(N, C) unit vectors: image-encoder features (1, C, h, w) averaged under each mask (N, H, W).
-
-    The masks are area-resized to the feature grid (both span the whole frame: SAM 2 resizes the
-    frame to its square input without keeping the aspect ratio). An empty mask gives zeros.
-    """
-    with torch.autocast(masks.device.type, enabled=False):
-        weights = torch.nn.functional.interpolate(masks[:, None].float(), size=features.shape[-2:], mode="area")
-        feats = features.float()
-        pooled = (weights * feats).sum(dim=(2, 3)) / weights.sum(dim=(2, 3)).clamp(min=1e-6)
-        return torch.nn.functional.normalize(pooled, dim=1) * (weights.sum(dim=(2, 3)) > 0)
-
-
-def mask_boxes(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel-edge xyxy boxes (N,4) float32 and non-emptiness (N,) of boolean masks (N,H,W), on their device."""
-    _, height, width = masks.shape
-    rows, cols = masks.any(dim=2), masks.any(dim=1)  # (N,H), (N,W)
-    ys = torch.arange(height, device=masks.device)
-    xs = torch.arange(width, device=masks.device)
-    y0 = torch.where(rows, ys, height).amin(dim=1)
-    y1 = torch.where(rows, ys, -1).amax(dim=1) + 1
-    x0 = torch.where(cols, xs, width).amin(dim=1)
-    x1 = torch.where(cols, xs, -1).amax(dim=1) + 1
-    nonempty = rows.any(dim=1)
-    boxes = torch.stack([x0, y0, x1, y1], dim=1).float()
-    return torch.where(nonempty[:, None], boxes, torch.zeros_like(boxes)), nonempty
-
-
-def pairwise_mask_iou(grid: torch.Tensor) -> torch.Tensor:
-    """(N,N) IoU of boolean grid masks (N,h,w) on their device: enough to tell two tracks on one
-    object from neighbours, cheap at 1080p."""
-    flat = grid.flatten(1).float()
-    with torch.autocast(grid.device.type, enabled=False):  # exact pixel counts, not bfloat16
-        inter = flat @ flat.T
-    area = flat.sum(dim=1)
-    union = area[:, None] + area[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(union))
 
 
 class StreamingSAM2:
@@ -416,8 +378,12 @@ class StreamingSAM2:
         max_frames: int | None = None,
         offload_state_to_cpu: bool = False,
         max_cond_frames: int | None = DEFAULT_MAX_COND_FRAMES,
+        preprocess: str = "fast",
+        batch_objects: bool = True,
     ) -> None:
         self.predictor = predictor
+        self.preprocess = preprocess
+        self.batch_objects = batch_objects
         self.device: torch.device = predictor.device
         self.max_frames = max_frames
         self.max_cond_frames = max_cond_frames
@@ -434,6 +400,8 @@ class StreamingSAM2:
             offload_state_to_cpu=self.offload_state_to_cpu,
             max_frames=self.max_frames,
             max_cond_frames=self.max_cond_frames,
+            preprocess=self.preprocess,
+            batch_objects=self.batch_objects,
         )
 
     def track(self, rgb: np.ndarray, with_masks: bool = False) -> TrackedMasks:
@@ -457,14 +425,11 @@ class StreamingSAM2:
             raise RuntimeError("add_objects() prompts the current frame: call track() first")
         if not boxes:
             return TrackedMasks.empty(self._state["video_height"], self._state["video_width"], with_masks)
+        known = set(self._state["obj_id_to_idx"])
+        reinit = [int(i) for i in boxes if int(i) in known] if durable else []
         with self._compute():
-            for obj_id, box in boxes.items():
-                known = obj_id in self._state["obj_id_to_idx"]
-                _, obj_ids, logits, scores = self.predictor.add_box(
-                    self._state, int(obj_id), box, reinit=known and durable
-                )
-            rows = [obj_ids.index(int(obj_id)) for obj_id in boxes]
-            return self._results([int(i) for i in boxes], logits[rows], scores[rows], with_masks)
+            _, obj_ids, logits, scores = self.predictor.add_boxes(self._state, boxes, reinit=reinit)
+            return self._results(obj_ids, logits, scores, with_masks)
 
     def remove(self, obj_id: int) -> None:
         """Stop tracking `obj_id` (an unknown id is ignored); the others keep their memory."""
@@ -486,36 +451,10 @@ class StreamingSAM2:
             yield
 
     def _results(
-        self, obj_ids: list[int], logits: torch.Tensor, scores: torch.Tensor, with_masks: bool
+        self, obj_ids: list[int], low_res: torch.Tensor, scores: torch.Tensor, with_masks: bool
     ) -> TrackedMasks:
-        masks = logits[:, 0] > 0
-        boxes, nonempty = mask_boxes(masks)
-        presence = scores.reshape(-1).float()
-        visible = (presence > 0) & nonempty
-        boxes = torch.where(visible[:, None], boxes, torch.zeros_like(boxes))
-        step = max(1, max(masks.shape[-2:]) // GRID_MAX_SIDE)
-        grid = masks[:, ::step, ::step]
-        overlap = pairwise_mask_iou(grid)
-        appearance = self._appearance(masks & visible[:, None, None])
-        packed = torch.cat([boxes, presence[:, None], visible[:, None].float(), overlap, appearance], dim=1)
-        packed = packed.cpu().numpy()
-        n = len(obj_ids)
-        return TrackedMasks(
-            obj_ids=list(obj_ids),
-            boxes_xyxy=packed[:, :4].astype(np.float32),
-            presence=packed[:, 4].astype(np.float32),
-            visible=packed[:, 5] > 0,
-            masks=masks.cpu().numpy() if with_masks else None,
-            mask_iou=packed[:, 6 : 6 + n].astype(np.float32),
-            grid=grid.cpu().numpy(),
-            grid_step=step,
-            appearance=packed[:, 6 + n :].astype(np.float32),
-        )
-
-    def _appearance(self, masks: torch.Tensor) -> torch.Tensor:
-        """Image-encoder features of the current frame pooled under each mask (SAM 2's own features)."""
+        """One batched upsample of these objects' logits, everything measured on the device, one copy."""
+        logits = self.predictor.video_res(self._state, low_res)
         cached = self._state["cached_features"].get(self._state["stream"].t)
-        if cached is None:  # no model ran on this frame (nothing tracked)
-            return torch.zeros((len(masks), 0), device=masks.device)
-        _, backbone_out = cached
-        return pooled_appearance(backbone_out["vision_features"], masks)
+        features = None if cached is None else cached[1]["vision_features"]  # None: no model ran
+        return pack_results(obj_ids, logits, scores, features, with_masks)

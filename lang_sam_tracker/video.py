@@ -159,6 +159,15 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(width, height, fps, total, duration, rotation)
 
 
+@dataclass(frozen=True, eq=False)
+class _Decoded:
+    """A decoded picture not yet converted to RGB (only the frames the sampler keeps are)."""
+
+    index: int
+    time_s: float
+    picture: av.VideoFrame
+
+
 class _FrameSampler:
     """Streaming choice of the frames nearest to the grid 0, 1/F, 2/F, ...; each frame used at most once.
 
@@ -170,11 +179,11 @@ class _FrameSampler:
     def __init__(self, fps: float):
         self._fps = fps
         self._k = 0
-        self._prev: Frame | None = None
+        self._prev: _Decoded | None = None
         self._last_emitted = -1
 
-    def push(self, frame: Frame) -> list[Frame]:
-        out: list[Frame] = []
+    def push(self, frame: _Decoded) -> list[_Decoded]:
+        out: list[_Decoded] = []
         while self._k / self._fps <= frame.time_s + _EPS_S:
             grid = self._k / self._fps
             prev = self._prev
@@ -299,12 +308,14 @@ class VideoReader:
                     time_s = max(0.0, float(av_frame.time) - start)  # leading frames may precede the stream start
                 else:  # no timestamp: continue at the nominal rate
                     time_s = last_time + (1.0 / info.original_fps if decoded else 0.0)
-                rgb = _rotate(av_frame.to_ndarray(format="rgb24"), info.rotation)
-                self.decode_seconds += time.perf_counter() - t0
-                frame = Frame(decoded, time_s, rgb)
+                # undecided frames keep the decoder's picture; only the frames kept are converted to RGB
+                pending = _Decoded(decoded, time_s, av_frame)
                 decoded += 1
                 last_time = time_s
-                for chosen in (sampler.push(frame) if sampler else (frame,)):
+                kept = sampler.push(pending) if sampler else [pending]
+                chosen_frames = [Frame(d.index, d.time_s, _rotate(d.picture.to_ndarray(format="rgb24"), info.rotation)) for d in kept]
+                self.decode_seconds += time.perf_counter() - t0
+                for chosen in chosen_frames:
                     if not self._put(chosen):
                         return
                     yielded += 1

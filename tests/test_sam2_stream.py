@@ -98,16 +98,20 @@ def official_predictor(tiny_sam2) -> SAM2VideoPredictor:
 
 
 class Recorder:
-    """Wraps the predictor's track/add_box to keep the latest video-res logits of every frame."""
+    """Wraps the predictor's track/add_boxes to keep the latest video-res logits of every object on
+    every frame (upsampled with sam2's own `_get_orig_video_res_output`, as its consolidation does)."""
 
     def __init__(self, predictor: SAM2StreamingPredictor, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.frames: dict[int, tuple[list[int], torch.Tensor, torch.Tensor]] = {}
-        for name in ("track", "add_box"):
+        self.frames: dict[int, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {}
+        for name in ("track", "add_boxes"):
             original = getattr(predictor, name)
 
-            def wrapper(*args, _original=original, **kwargs):
-                t, obj_ids, logits, scores = _original(*args, **kwargs)
-                self.frames[t] = (list(obj_ids), logits.clone(), scores.clone())
+            def wrapper(state, *args, _original=original, **kwargs):
+                t, obj_ids, logits, scores = _original(state, *args, **kwargs)
+                video = predictor.video_res(state, logits)
+                per_obj = self.frames.setdefault(t, {})
+                for i, obj_id in enumerate(obj_ids):
+                    per_obj[obj_id] = (video[i].clone(), scores[i].clone())
                 return t, obj_ids, logits, scores
 
             monkeypatch.setattr(predictor, name, wrapper)
@@ -156,7 +160,7 @@ def test_streaming_equals_official_offline_and_interactive(
 
     # streaming, through the facade the tracker uses
     recorder = Recorder(streaming_predictor, monkeypatch)
-    segmenter = StreamingSAM2(streaming_predictor)
+    segmenter = StreamingSAM2(streaming_predictor, preprocess="exact", batch_objects=False)
     results: dict[int, TrackedMasks] = {}
     for t in range(n_frames):
         results[t] = segmenter.track(scene.frame(t), with_masks=True)
@@ -176,7 +180,8 @@ def test_streaming_equals_official_offline_and_interactive(
 
     max_diff, min_iou, score_diff, fg_fractions = 0.0, 1.0, 0.0, []
     for t in range(n_frames):
-        ids, logits, _ = recorder.frames[t]
+        ids = list(recorder.frames[t])
+        logits = torch.stack([recorder.frames[t][i][0] for i in ids])
         assert ids == interactive[t][0] == results[t].obj_ids
         assert ids == ([1, 2] if t < late_frame else [1, 2, 3])
         references = [(interactive[t][1], ids)]
@@ -315,7 +320,9 @@ def test_removing_objects_reduces_work_and_never_resets_the_others(small_predict
     original = small_predictor.track_step
     monkeypatch.setattr(small_predictor, "track_step", lambda *a, **k: calls.append(1) or original(*a, **k))
 
-    with_removal, reference = StreamingSAM2(small_predictor), StreamingSAM2(small_predictor)
+    # one forward per object (batch_objects=False), so the forwards count the objects
+    with_removal = StreamingSAM2(small_predictor, batch_objects=False)
+    reference = StreamingSAM2(small_predictor, batch_objects=False)
     remove_at, readd_at = 4, 9
     work = []
     for t in range(scene.n_frames):

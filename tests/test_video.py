@@ -92,6 +92,17 @@ def test_fps_takes_the_frames_nearest_the_grid(clips, clip, fps, expected):
     assert all(_best_match(scene, f.rgb, f.index) == f.index for f in frames)
 
 
+def test_only_the_frames_the_sampler_keeps_are_converted_to_rgb(clips, monkeypatch):
+    import lang_sam_tracker.video as video
+
+    converted = []
+    original = video._rotate
+    monkeypatch.setattr(video, "_rotate", lambda rgb, rot: converted.append(rgb.shape) or original(rgb, rot))
+    path, _ = clips["30"]
+    _, frames = _read(path, fps=10.0)
+    assert len(converted) == len(frames) == len(range(0, N, 3))
+
+
 def test_fps_at_or_above_the_source_rate_gives_every_frame(clips):
     path, _ = clips["30"]
     for fps in (30.0, 45.0):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelLoadError
+from ..preprocess import HFDevicePreprocessor
 from .base import Detections
 from .postprocess import PostProcess, check_frames, same_size_batches
 from .prompt import parse_prompt, tokenize_prompt
@@ -62,8 +63,11 @@ class HFZeroShotDetector:
         postprocess: PostProcess | None = None,
         half: bool | None = None,
         batch_size: int = 8,
+        device_preprocess: bool = True,
     ) -> None:
-        """`half=None` means float16 autocast on CUDA and float32 elsewhere; `batch_size` caps frames per forward."""
+        """`half=None` means float16 autocast on CUDA and float32 elsewhere; `batch_size` caps frames per forward;
+        `device_preprocess` resizes and normalises frames on the device (Grounding DINO processors) instead
+        of in the processor on the CPU."""
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
         model = str(model)
@@ -88,6 +92,12 @@ class HFZeroShotDetector:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
+        image_processor = getattr(self.processor, "image_processor", None)
+        self.pixels = (
+            HFDevicePreprocessor(image_processor, self.device)
+            if device_preprocess and HFDevicePreprocessor.supports(image_processor)
+            else None
+        )
         self.name = f"hf:{model}"
         logger.info("loaded %s on %s (%s)", self.name, self.device, "float16 autocast" if self.half else "float32")
 
@@ -104,12 +114,15 @@ class HFZeroShotDetector:
         results: list[Detections | None] = [None] * len(frames)
         for indices in same_size_batches(frames, self.batch_size):
             batch = [frames[i] for i in indices]
-            inputs = self.processor(
-                images=batch, text=[text] * len(batch), return_tensors="pt", input_data_format="channels_last"
-            )
+            if self.pixels is not None:  # text through the processor, pixels on the device
+                inputs = self.processor(text=[text] * len(batch), return_tensors="pt").to(self.device)
+                inputs.update(self.pixels(batch))
+            else:
+                inputs = self.processor(
+                    images=batch, text=[text] * len(batch), return_tensors="pt", input_data_format="channels_last"
+                ).to(self.device)
             if self.token_grounded and inputs["input_ids"][0].tolist() != input_ids:
                 raise RuntimeError("processor tokenized the caption differently from its own tokenizer")
-            inputs = inputs.to(self.device)
             with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=self.half):
                 outputs = self.model(**inputs)
             frame_hw = batch[0].shape[:2]

@@ -1,0 +1,164 @@
+"""Host cost per 1080p frame and batched objects, measured side by side (issue 11's table).
+
+    python benchmarks/feed_bench.py            # 1080p, 60 frames; 1 / 8 / 32 objects
+    python benchmarks/feed_bench.py --smoke    # toy sizes (the test suite runs this)
+
+Rows:
+1. host work per frame. A = bare PyAV decode of the same H.264 frames to RGB (the floor). B = decode
+   plus everything else the tracking thread does with the frame before the model forwards: in
+   "exact" mode PIL preprocessing for SAM 2 and the Hugging Face processor for the detector; in
+   "fast" mode the copy into the pinned staging buffer and the dispatch of the device-side resize
+   and normalisation for both models. The device work itself runs on torch's "meta" device (shape
+   inference only): on a GPU it runs asynchronously and costs the host nothing but the dispatch.
+2. SAM 2 time per frame on the tiny model with N objects prompted together: A = one forward per
+   object (sam2's loop), B = objects batched by memory layout. Same process, frames interleaved.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from _common import machine_lines, markdown_table, script_parser
+
+from lang_sam_tracker.preprocess import HFDevicePreprocessor, sam2_exact, sam2_fast
+
+SAM2_SIDE = 1024
+
+
+def _write_video(path: Path, n_frames: int, height: int, width: int) -> Path:
+    """A textured moving scene, H.264 at the given size."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for t in range(n_frames):
+            img = np.roll(base, 4 * t, axis=1).copy()
+            img[100 + t : 300 + t, 200:500] = (200, 40, 40)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def _decode(path: Path, per_frame) -> float:
+    """Seconds per frame to decode (single-threaded) to RGB and run `per_frame` on it."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        n = 0
+        start = time.perf_counter()
+        for frame in container.decode(stream):
+            per_frame(frame.to_ndarray(format="rgb24"))
+            n += 1
+        return (time.perf_counter() - start) / n
+
+
+def _hf_processor():
+    """The Grounding DINO image processor at its real settings (800 / 1333), no download needed."""
+    from transformers import GroundingDinoImageProcessor
+
+    return GroundingDinoImageProcessor(size={"shortest_edge": 800, "longest_edge": 1333})
+
+
+def measure_host(path: Path, repeats: int) -> list[list[str]]:
+    processor = _hf_processor()
+    meta = torch.device("meta")
+    device_pixels = HFDevicePreprocessor(processor, meta)
+    staging: dict[tuple, torch.Tensor] = {}
+
+    def exact(rgb: np.ndarray) -> None:
+        sam2_exact(rgb, SAM2_SIDE, torch.device("cpu"))
+        processor(images=[rgb], return_tensors="pt", input_data_format="channels_last")
+
+    def fast(rgb: np.ndarray) -> None:
+        # the host side of `upload_uint8` on CUDA: a copy into a pinned buffer (a plain one here),
+        # once per model (SAM 2 and the detector upload the frame separately)
+        buf = staging.setdefault(rgb.shape, torch.empty(rgb.shape, dtype=torch.uint8))
+        buf.numpy()[...] = rgb
+        buf.numpy()[...] = rgb
+        sam2_fast(rgb, SAM2_SIDE, meta)
+        device_pixels([rgb])
+
+    times = {"decode": [], "exact": [], "fast": []}
+    for _ in range(repeats):  # interleaved, so load changes hit all three alike
+        times["decode"].append(_decode(path, lambda rgb: None))
+        times["fast"].append(_decode(path, fast))
+        times["exact"].append(_decode(path, exact))
+    floor = statistics.median(times["decode"]) * 1000
+    rows = []
+    for mode, target in (("fast", 2.5), ("exact", None)):
+        ms = statistics.median(times[mode]) * 1000
+        ok = "–" if target is None else ("yes" if ms / floor <= target else "**missed**")
+        rows.append([f"1. host work per 1080p frame, {mode}", f"{floor:.1f} ms (decode)", f"{ms:.1f} ms",
+                     f"{ms / floor:.2f}", f"<= {target}" if target else "–", ok])
+    return rows
+
+
+def measure_objects(models: Path, counts: list[int], frames: int) -> list[list[str]]:
+    from lang_sam_tracker.checkpoints import build_sam2_streaming
+    from lang_sam_tracker.sam2_stream import StreamingSAM2
+    from lang_sam_tracker.testing.tiny_sam2 import build_tiny_sam2
+
+    yaml_path, ckpt_path = build_tiny_sam2(models)
+    predictor = build_sam2_streaming("sam2.1_hiera_tiny", ckpt_path, yaml_path, "cpu")
+    rng = np.random.default_rng(1)
+    video = [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(frames + 1)]
+    rows = []
+    for n in counts:
+        boxes = {i: np.array([i % 100, (3 * i) % 70, i % 100 + 24, (3 * i) % 70 + 24], np.float32) for i in range(n)}
+        segs = {mode: StreamingSAM2(predictor, batch_objects=mode) for mode in (False, True)}
+        times = {False: [], True: []}
+        for mode, seg in segs.items():
+            seg.track(video[0])
+            seg.add_objects(boxes)
+        for t in range(1, frames + 1):
+            for mode, seg in segs.items():
+                start = time.perf_counter()
+                seg.track(video[t])
+                times[mode].append(time.perf_counter() - start)
+        a, b = statistics.median(times[False]) * 1000, statistics.median(times[True]) * 1000
+        target = "<= 0.5" if n == 32 else "–"
+        ok = "–" if target == "–" else ("yes" if b / a <= 0.5 else "**missed**")
+        rows.append([f"2. SAM 2 per frame, {n} objects (tiny)", f"{a:.1f} ms (per object)", f"{b:.1f} ms (batched)",
+                     f"{b / a:.2f}", target, ok])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = script_parser(__doc__)
+    parser.add_argument("--smoke", action="store_true", help="toy sizes: a few frames, 1 and 4 objects")
+    parser.add_argument("--workdir", type=Path, default=None, help="folder for the test video and tiny model (default: a temporary one)")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="(?s).*Skipping the post-processing step")
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        n_frames, repeats = (6, 1) if args.smoke else (60, 3)
+        video = _write_video(work / "1080p.mp4", n_frames, 1080, 1920)
+        rows = measure_host(video, repeats)
+        counts, frames = ([1, 4], 3) if args.smoke else ([1, 8, 32], 20)
+        rows += measure_objects(work / "tiny", counts, frames)
+    print(f"## Feeding the GPU ({'--smoke' if args.smoke else 'full'})\n")
+    print("\n".join(f"- {line}" for line in machine_lines()))
+    print()
+    print(markdown_table(["measurement", "A", "B", "ratio B/A", "target", "ok?"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
