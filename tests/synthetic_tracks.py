@@ -71,8 +71,9 @@ def make_record(
     return record
 
 
-def write_results(path: Path, records: list[dict]) -> Path:
-    with JsonlAppender(path) as out:
+def write_results(path: Path, records: list[dict], index: bool = False) -> Path:
+    """The records as a results file; with `index`, also its results index, as a batch writes it."""
+    with JsonlAppender(path, index=index) as out:
         for record in records:
             out.append(record)
     return path

@@ -1,29 +1,33 @@
 """One row per object per frame, as CSV (always) or Parquet (when pyarrow is installed).
 
-Columns: video, text_prompt, frame_idx, time_s, obj_id, label, score, x, y, w, h. Rows are written
-video by video, so memory holds one video's rows at most.
+Columns: video, text_prompt, frame_idx, time_s, obj_id, label, score, x, y, w, h. Rows are
+streamed: CSV writes each frame's rows as it is read; Parquet holds at most ROW_GROUP rows (a row
+group; a video's rows never share one with another video's).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from pathlib import Path
+from typing import Iterator
 
-from .reader import ExportError, iter_frames
+from .reader import ExportError, Record
 
 COLUMNS = ("video", "text_prompt", "frame_idx", "time_s", "obj_id", "label", "score", "x", "y", "w", "h")
 
 
-def table_rows(record: dict) -> list[tuple]:
-    """The rows of one record, in frame order then object order."""
-    rows = []
-    video, prompt = record["video_path"], record.get("text_prompt", "")
-    for frame in iter_frames(record):
+ROW_GROUP = 65536
+
+
+def table_rows(record: Record) -> Iterator[tuple]:
+    """The rows of one record, in frame order then object order (streamed: one frame in memory at a time)."""
+    video, prompt = record.video_path, record.text_prompt
+    for frame in record.frames():
         for obj in frame.objects:
             x, y, w, h = obj["bbox"]
-            rows.append((video, prompt, frame.frame_idx, frame.time_s, int(obj["obj_id"]), obj["label"], float(obj["score"]), x, y, w, h))
-    return rows
+            yield (video, prompt, frame.frame_idx, frame.time_s, int(obj["obj_id"]), obj["label"], float(obj["score"]), x, y, w, h)
 
 
 class CsvExporter:
@@ -36,7 +40,7 @@ class CsvExporter:
         self._writer = csv.writer(self._file)
         self._writer.writerow(COLUMNS)
 
-    def add(self, record: dict, name: str) -> None:
+    def add(self, record: Record, name: str) -> None:
         self._writer.writerows(table_rows(record))
 
     def close(self) -> list[Path]:
@@ -59,7 +63,7 @@ def _pyarrow():
 
 
 class ParquetExporter:
-    """OUT/tracks.parquet, one row group per video (written to a .tmp name and renamed when complete)."""
+    """OUT/tracks.parquet, row groups of up to ROW_GROUP rows of one video (written to a .tmp name and renamed when complete)."""
 
     def __init__(self, out_dir: Path):
         pa = _pyarrow()
@@ -75,11 +79,13 @@ class ParquetExporter:
         )
         self._writer = pa.parquet.ParquetWriter(self._tmp, self._schema)
 
-    def add(self, record: dict, name: str) -> None:
+    def add(self, record: Record, name: str) -> None:
         rows = table_rows(record)
-        if rows:
-            columns = list(zip(*rows))
-            self._writer.write_table(self._pa.table(dict(zip(COLUMNS, columns)), schema=self._schema))
+        while True:
+            batch = list(itertools.islice(rows, ROW_GROUP))
+            if not batch:
+                return
+            self._writer.write_table(self._pa.table(dict(zip(COLUMNS, zip(*batch))), schema=self._schema))
 
     def close(self) -> list[Path]:
         self._writer.close()
