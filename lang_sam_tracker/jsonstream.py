@@ -14,6 +14,9 @@ from typing import Any, Iterator
 _CHUNK = 1 << 20
 _WS = " \t\r\n"
 _decoder = json.JSONDecoder()
+# After a whole value comes whitespace, ',', ':', ']' or '}'; one of these means a number was cut
+# by the window's end ("0." decodes as 0).
+_NUMBER_GOES_ON = frozenset("0123456789.eE+-")
 
 
 class JsonCursor:
@@ -65,6 +68,10 @@ class JsonCursor:
             raise ValueError(f"expected {char!r} at byte {self.offset}, found {got or 'the end'!r}")
         self._pos += 1
 
+    def _whole(self, end: int) -> bool:
+        """Whether a value decoded up to `end` of the window surely ends there."""
+        return end < len(self._buf) and self._buf[end] not in _NUMBER_GOES_ON
+
     def value(self) -> Any:
         """Parse the next JSON value."""
         self.peek()
@@ -73,8 +80,8 @@ class JsonCursor:
                 obj, end = _decoder.raw_decode(self._buf, self._pos)
             except json.JSONDecodeError:
                 obj, end = None, -1
-            # A value that ends exactly at the window's end may be cut (a number): read on to be sure.
-            if end != -1 and (end < len(self._buf) or self._buf_start + len(self._buf) >= self.end):
+            # A value that ends at the window's end may be cut (a number): read on to be sure.
+            if end != -1 and (self._whole(end) or self._buf_start + len(self._buf) >= self.end):
                 break
             self._want = max(self._want, 2 * (len(self._buf) - self._pos) + self.chunk)
             if not self._fill():
@@ -129,13 +136,25 @@ class JsonCursor:
                 raise ValueError(f"expected ',' or '}}' at byte {self.offset - 1}, found {sep or 'the end'!r}")
 
     def skip(self) -> None:
-        """Step over the next value without holding more than one of its items at a time."""
+        """Step over the next value without holding more than one of its items at a time: each item
+        that lies whole in the window is stepped over by the C decoder, a larger one item by item."""
         first = self.peek()
         if first == "[":
             for _ in self.positions():
-                self.skip()
+                self._skip_item()
         elif first == "{":
             for _ in self.members():
-                self.skip()
+                self._skip_item()
         else:
             self.value()
+
+    def _skip_item(self) -> None:
+        self.peek()
+        try:
+            _, end = _decoder.raw_decode(self._buf, self._pos)
+        except json.JSONDecodeError:
+            end = -1
+        if end != -1 and self._whole(end):
+            self._pos = end
+        else:  # cut by the window's end (or invalid: skip() says where)
+            self.skip()

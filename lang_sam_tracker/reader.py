@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, NamedTuple
 
 from .jsonstream import JsonCursor
-from .results_index import load_entries
+from .results_index import IndexEntry, load_entries
 from .spool import SpooledArray
 
 _TRACK_CHUNK = 64 * 1024
@@ -54,6 +54,11 @@ class RecordLine:
     config_hash: str | None = None
     sidecar: str | None = None
 
+    @classmethod
+    def from_entry(cls, path: Path, e: IndexEntry) -> "RecordLine":
+        """The record line of an index entry (`e.is_record`)."""
+        return cls(path, e.offset, e.length, e.video_path, e.text_prompt, e.resolved_path, e.config_hash, e.sidecar)
+
     def read(self) -> dict:
         """The whole record in memory (fine for short videos and sidecar records)."""
         with open(self.path, "rb") as f:
@@ -66,7 +71,7 @@ def iter_record_lines(results_path: str | os.PathLike) -> Iterator[RecordLine]:
     path = Path(results_path)
     for e in load_entries(path):
         if e.is_record:
-            yield RecordLine(path, e.offset, e.length, e.video_path, e.text_prompt, e.resolved_path, e.config_hash, e.sidecar)
+            yield RecordLine.from_entry(path, e)
 
 
 def iter_frames(
@@ -99,16 +104,25 @@ def iter_frames(
 
 def read_head(line: RecordLine) -> dict:
     """The record without its `frames` / `objects` array (video_info, summary, stats, meta ...)."""
+    return read_head_and_layout(line)[0]
+
+
+def read_head_and_layout(line: RecordLine) -> tuple[dict, str | None]:
+    """`read_head`, and the record's layout: "frames", "objects" or "sidecar" (None: none of them)."""
     fd = os.open(line.path, os.O_RDONLY)
     try:
         cursor = JsonCursor(fd, line.offset, line.offset + line.length)
         head = {}
+        layout = None
         for key in cursor.members():
             if key in ("frames", "objects"):
+                layout = key
                 cursor.skip()
             else:
                 head[key] = cursor.value()
-        return head
+        if layout is None and "sidecar" in head:
+            layout = "sidecar"
+        return head, layout
     finally:
         os.close(fd)
 

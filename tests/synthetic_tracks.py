@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lang_sam_tracker.jsonl import JsonlAppender
-from lang_sam_tracker.records import ObjectObservation, RecordBuilder, validate_record
+from lang_sam_tracker.records import ObjectObservation, RecordBuilder, RecordOutput, validate_record
+from lang_sam_tracker.spool import sidecar_dir_for, spool_dir_for
 from lang_sam_tracker.video import VideoInfo
 
 WIDTH, HEIGHT, FPS = 64, 48, 10.0
+_TOKENS = itertools.count()
 
 
 @dataclass
@@ -55,11 +58,19 @@ def make_record(
     group_by: str = "frame",
     save_masks: bool = True,
     prompt: str = "person",
+    sidecar_for: Path | None = None,
 ) -> dict:
-    """A schema-valid record (built by the project's RecordBuilder) of `frames`: source index -> boxes."""
+    """A schema-valid record (built by the project's RecordBuilder) of `frames`: source index -> boxes.
+
+    With `sidecar_for` (the results file it is for), a `--sidecar` record: its frames go to a file in
+    the results' sidecar folder, as a batch run with --sidecar writes them (group_by must be "frame").
+    """
     total = total_frames if total_frames is not None else max(frames) + 1
     info = VideoInfo(WIDTH, HEIGHT, FPS, total, total / FPS, 0)
-    builder = RecordBuilder(video_path, prompt, info, group_by=group_by, save_masks=save_masks)
+    output = None
+    if sidecar_for is not None:
+        output = RecordOutput(spool_dir_for(sidecar_for), f"s{next(_TOKENS)}", sidecar_dir=sidecar_dir_for(sidecar_for), relative_to=sidecar_for.parent)
+    builder = RecordBuilder(video_path, prompt, info, group_by=group_by, save_masks=save_masks, output=output)
     for idx in sorted(frames):
         builder.add_frame(
             idx, idx / FPS,
@@ -71,8 +82,9 @@ def make_record(
     return record
 
 
-def write_results(path: Path, records: list[dict]) -> Path:
-    with JsonlAppender(path) as out:
+def write_results(path: Path, records: list[dict], index: bool = False) -> Path:
+    """The records as a results file; with `index`, also its results index, as a batch writes it."""
+    with JsonlAppender(path, index=index) as out:
         for record in records:
             out.append(record)
     return path

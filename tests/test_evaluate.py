@@ -26,11 +26,16 @@ def _scores(tmp_path: Path, records: list[dict], *args: str) -> list[dict]:
     return json.loads(out.read_text())["rows"]
 
 
-@pytest.mark.parametrize("layout", ["frame", "object"])
+def _layout(layout: str, results: Path) -> dict:
+    """make_record's arguments for a layout: "frame", "object" (--group_by) or "sidecar" (--sidecar, for `results`)."""
+    return {"sidecar_for": results} if layout == "sidecar" else {"group_by": layout}
+
+
+@pytest.mark.parametrize("layout", ["frame", "object", "sidecar"])
 def test_perfect_result_scores_one(tmp_path, layout):
     truth = movers(12, ids=(0, 1, 2), labels=("person",) * 3)
     write_gt(tmp_path / "gt", "walk", truth)
-    rows = _scores(tmp_path, [make_record("clips/walk.mp4", truth, group_by=layout, save_masks=False)])
+    rows = _scores(tmp_path, [make_record("clips/walk.mp4", truth, save_masks=False, **_layout(layout, tmp_path / "results.jsonl"))])
     assert [r["video"] for r in rows] == ["clips/walk.mp4", "OVERALL"]
     for row in rows:
         assert (row["HOTA"], row["DetA"], row["AssA"], row["LocA"], row["IDF1"], row["MOTA"]) == (1.0,) * 6
@@ -106,6 +111,22 @@ def test_scores_equal_trackeval_run_on_the_exported_mot_files(tmp_path):
     assert ours["IDF1"] == pytest.approx(ref["Identity"]["IDF1"], abs=1e-9)
     # the data is not trivial: every kind of error is present
     assert ours["IDSW"] >= 2 and ours["FP"] > 7 and ours["FN"] > 0 and 0.5 < ours["HOTA"] < 0.95
+
+
+def test_every_layout_scores_the_same(tmp_path):
+    """The noisy sequence (misses, a false-positive track, an id swap, a distractor) scores the same from --group_by
+    frame records, --sidecar records and --group_by object records (every source frame processed, so the per-object
+    layout's empty frames are known)."""
+    truth, pred, extra = _noisy_sequence()
+    pred[12] = []  # a processed frame where nothing was seen: absent from the per-object layout, its misses still count
+    write_gt(tmp_path / "gt", "MOT17-91", truth, extra_rows=extra)
+    rows = {}
+    for n, layout in enumerate(["frame", "sidecar", "object"]):
+        results = tmp_path / ("results.jsonl" if n == 0 else f"results{n}.jsonl")
+        rows[layout] = _scores(tmp_path, [make_record("MOT17-91.mp4", pred, total_frames=30, save_masks=False, **_layout(layout, results))])
+    assert rows["frame"][0]["FN"] > 4 and rows["frame"][0]["frames"] == 30
+    assert rows["sidecar"] == rows["frame"]
+    assert rows["object"] == rows["frame"]
 
 
 def test_only_processed_frames_are_scored(tmp_path):

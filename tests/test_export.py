@@ -15,7 +15,7 @@ from pycocotools import mask as mask_utils
 
 from lang_sam_tracker.export.cli import main
 from lang_sam_tracker.export.mot import load_mot
-from lang_sam_tracker.export.reader import iter_frames
+from lang_sam_tracker.reader import iter_frames
 from lang_sam_tracker.records import rle_to_mask
 from synthetic_tracks import FPS, Box, make_record, movers, write_results
 
@@ -41,18 +41,24 @@ def _truth(frames: dict[int, list[Box]]) -> set[tuple]:
     return {(t, b.obj_id, b.label, *b.xywh()) for t, boxes in frames.items() for b in boxes}
 
 
-@pytest.fixture(params=["frame", "object"])
+def _records(layout: str, results: Path) -> list[dict]:
+    """The two videos of these tests in one layout: "frame", "object" (--group_by) or "sidecar" (--sidecar, for `results`)."""
+    how = {"sidecar_for": results} if layout == "sidecar" else {"group_by": layout}
+    return [
+        make_record("videos/street.mp4", _scene(), total_frames=14, prompt="person . car", **how),
+        make_record("other/lobby.mp4", movers(5), **how),
+    ]
+
+
+@pytest.fixture(params=["frame", "object", "sidecar"])
 def layout(request) -> str:
     return request.param
 
 
 @pytest.fixture
 def results(tmp_path, layout):
-    records = [
-        make_record("videos/street.mp4", _scene(), total_frames=14, group_by=layout, prompt="person . car"),
-        make_record("other/lobby.mp4", movers(5), group_by=layout),
-    ]
-    return write_results(tmp_path / "results.jsonl", records)
+    path = tmp_path / "results.jsonl"
+    return write_results(path, _records(layout, path))
 
 
 def test_iter_frames_gives_the_same_objects_from_both_layouts():
@@ -133,7 +139,7 @@ def test_ytvis_round_trip_masks_decoded_by_pycocotools(results, layout, tmp_path
     data = json.loads((tmp_path / "y" / "ytvis.json").read_text())
     assert [(c["id"], c["name"]) for c in data["categories"]] == [(1, "person"), (2, "car")], "categories from the prompt"
     video = next(v for v in data["videos"] if v["video_path"] == "videos/street.mp4")
-    listed = list(range(0, 14, 2)) if layout == "frame" else [0, 2, 4, 6, 8, 12]  # the per-object layout omits empty frame 10
+    listed = list(range(0, 14, 2)) if layout != "object" else [0, 2, 4, 6, 8, 12]  # the per-object layout omits empty frame 10
     assert video["frame_idx"] == listed and video["length"] == len(listed)
     assert video["file_names"][1] == "street/00002.jpg"
     anns = [a for a in data["annotations"] if a["video_id"] == video["id"]]
@@ -174,13 +180,16 @@ def test_summary_counts_objects_and_times(results, tmp_path):
 
 
 def test_streaming_memory_does_not_grow_with_the_number_of_videos(tmp_path):
-    """Exporting 80 videos peaks at about the memory of exporting 4: records are read and written one at a time."""
+    """Exporting 80 videos peaks at about the memory of exporting 4: records are read and written one at a time.
+
+    The files are written as a batch writes them, with their results index; a file without one is indexed on
+    first read, in 1 MB chunks (a constant, shown flat by test_a_very_long_line_exports_with_flat_memory)."""
     record = make_record("v.mp4", movers(60, ids=(0, 1, 2), labels=("person",) * 3))
     formats = ["--format", "mot", "csv", "ytvis", "summary"]
     assert main([str(write_results(tmp_path / "warm.jsonl", [record])), *formats, "--out", str(tmp_path / "warm")]) == 0  # imports
     peaks = []
     for n in (4, 80):
-        path = write_results(tmp_path / f"r{n}.jsonl", [dict(record, video_path=f"v{i}.mp4") for i in range(n)])
+        path = write_results(tmp_path / f"r{n}.jsonl", [dict(record, video_path=f"v{i}.mp4") for i in range(n)], index=True)
         tracemalloc.start()
         assert main([str(path), *formats, "--out", str(tmp_path / f"o{n}")]) == 0
         peaks.append(tracemalloc.get_traced_memory()[1])
@@ -188,6 +197,69 @@ def test_streaming_memory_does_not_grow_with_the_number_of_videos(tmp_path):
     size = (tmp_path / "r80.jsonl").stat().st_size
     print(f"peak traced memory: {peaks[0]} B for 4 videos, {peaks[1]} B for 80 ({size} B file)")
     assert peaks[1] < 1.3 * peaks[0], f"20x the videos should not grow the peak: {peaks[1]} B for 80 vs {peaks[0]} B for 4"
+
+
+def test_sidecar_records_export_exactly_as_inline_ones(tmp_path):
+    """--sidecar records (frames in a file per video) give the same files, byte for byte, as the inline layout."""
+    inline = write_results(tmp_path / "inline.jsonl", _records("frame", tmp_path / "inline.jsonl"))
+    side = tmp_path / "side" / "results.jsonl"
+    side.parent.mkdir()
+    write_results(side, _records("sidecar", side))
+    assert '"frames":' not in side.read_text() and len(list((tmp_path / "side" / "results.sidecars").iterdir())) == 2
+    formats = ["--format", "mot", "csv", "ytvis", "summary"]
+    assert main([str(inline), *formats, "--out", str(tmp_path / "a")]) == 0
+    assert main([str(side), *formats, "--out", str(tmp_path / "b")]) == 0
+    names = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert names == sorted(str(p.relative_to(tmp_path / "b")) for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert {"street.txt", "lobby.txt", "tracks.csv", "ytvis.json", "summary_objects.csv"} <= set(names)
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    rows = load_mot(tmp_path / "b" / "street.txt")
+    assert {(int(r[0]) - 1, int(r[1]) - 1, int(r[2]) - 1, int(r[3]) - 1, int(r[4]), int(r[5])) for r in rows} == {
+        (t, i, *box) for t, i, _, *box in _truth(_scene())
+    }
+
+
+_PEAK = (
+    "import json, sys; from lang_sam_tracker.export.cli import main; from lang_sam_tracker.testing.long_record import peak_rss_mb; "
+    "rc = main(sys.argv[1:]); print(json.dumps({'rc': rc, 'peak_mb': peak_rss_mb()}))"
+)
+
+
+@pytest.mark.parametrize("layout", ["frame", "object"])
+def test_a_very_long_line_exports_with_flat_memory(tmp_path, layout):
+    """A record line of ~95 MB (45,000 frames of 3 objects with masks, no results index yet) exports with about the
+    peak RSS of a 3 MB one: the line is never loaded, frames are read and rows written one at a time."""
+    from big_lines import OBJECTS, expected_rows, write_long_record
+
+    formats = ["mot", "csv", "summary"]
+    try:
+        import pyarrow.parquet  # noqa: F401
+
+        formats.append("parquet")
+    except ImportError:
+        pass
+    peaks, sizes = {}, {}
+    for name, frames in (("short", 1500), ("long", 45000)):
+        path = tmp_path / f"{name}.jsonl"
+        sizes[name] = write_long_record(path, frames, layout) / 2**20
+        proc = subprocess.run(
+            [sys.executable, "-c", _PEAK, str(path), "--format", *formats, "--out", str(tmp_path / name)],
+            capture_output=True, text=True, cwd=ROOT, timeout=300,
+        )
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["rc"] == 0, proc.stderr
+        peaks[name] = result["peak_mb"]
+        with open(tmp_path / name / "tracks.csv") as f:
+            assert sum(1 for _ in f) == 1 + expected_rows(frames)
+        assert len(load_mot(tmp_path / name / "long.txt")) == expected_rows(frames)
+        with open(tmp_path / name / "summary_objects.csv", newline="") as f:
+            assert [int(r["frames_seen"]) for r in csv.DictReader(f)] == [frames] * OBJECTS
+    print(f"{layout}: peak RSS {peaks['short']:.1f} MB for a {sizes['short']:.1f} MB line, {peaks['long']:.1f} MB for {sizes['long']:.1f} MB")
+    assert sizes["long"] > 90
+    # What may grow is bounded by constants (a 1 MB read window, a Parquet row group of table.ROW_GROUP rows), not by
+    # the line: a third of its size at most. (Loading the line whole, as json.loads does, grew the peak by ~500 MB.)
+    assert peaks["long"] - peaks["short"] < sizes["long"] / 3, f"peak RSS grew by {peaks['long'] - peaks['short']:.1f} MB"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -213,6 +285,32 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
     broken = write_results(tmp_path / "broken.jsonl", [{"video_path": "x.mp4", "frames": [{"frame_idx": 0}]}])
     proc = _run(str(broken), "--format", "csv", "--out", str(tmp_path / "o4"))
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "x.mp4: malformed record" in proc.stderr
+    broken = write_results(tmp_path / "broken2.jsonl", [{"video_path": "y.mp4", "text_prompt": "car", "frames": [{"frame_idx": 0}]}])
+    proc = _run(str(broken), "--format", "csv", "--out", str(tmp_path / "o5"))
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "y.mp4: malformed record (KeyError" in proc.stderr
+
+    from big_lines import write_long_record
+
+    long = tmp_path / "long.jsonl"  # a line too long for the index to parse whole, with invalid JSON inside its frames
+    write_long_record(long, 200)
+    data = bytearray(long.read_bytes())
+    at = data.index(b'"frame_idx": 150')
+    data[at : at + 1] = b"!"
+    long.write_bytes(bytes(data))
+    proc = _run(str(long), "--format", "csv", "--out", str(tmp_path / "o6"))
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "long.mp4: malformed record" in proc.stderr
+
+
+def test_sidecar_moved_away_is_one_line_exit_2(tmp_path):
+    results = tmp_path / "run" / "results.jsonl"
+    results.parent.mkdir()
+    write_results(results, _records("sidecar", results))
+    moved = tmp_path / "elsewhere.jsonl"
+    moved.write_bytes(results.read_bytes())  # the results copied without their sidecar folder
+    proc = _run(str(moved), "--format", "csv", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "videos/street.mp4: sidecar file not found" in proc.stderr and "results.sidecars" in proc.stderr
+    assert not list((tmp_path / "o").iterdir()), "nothing half-written is left"
 
 
 def test_ytvis_file_is_read_by_trackeval_youtube_vis(results, tmp_path):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from ..export.reader import ExportError, iter_frames, iter_results, lists_every_frame, malformed
+from ..export.reader import MALFORMED, ExportError, Record, iter_records, malformed
 from .gt import MOT_DISTRACTORS, GroundTruth, find_sequence, sequence_name, sequence_paths
 from .metrics import FrameData, accumulator, clear_and_identity, combine_hota, hota, hota_summary, prepare_frame
 
@@ -77,35 +78,50 @@ class Report:
         return 1 if self.problems else 0
 
 
-def _evaluated_frames(record: dict) -> list[int]:
-    """Source frame indices that were processed (all of them for the per-frame layout)."""
-    if lists_every_frame(record):
-        return [f.frame_idx for f in iter_frames(record)]
-    info = record.get("video_info", {})
+def _processed_frames(record: Record) -> Iterator[tuple[int, list[dict]]]:
+    """(source frame index, objects) of every processed frame, in order, streamed from the record
+    (the per-object layout's empty frames filled in where every source frame was processed)."""
+    if record.lists_every_frame:
+        for frame in record.frames():
+            yield frame.frame_idx, frame.objects
+        return
+    info = record.info
     if info.get("processed_frames") == info.get("total_frames"):
-        return list(range(int(info["total_frames"])))
+        frames = record.frames()
+        pending = next(frames, None)
+        for idx in range(int(info["total_frames"])):
+            while pending is not None and pending.frame_idx < idx:
+                pending = next(frames, None)
+            if pending is not None and pending.frame_idx == idx:
+                yield idx, pending.objects
+            else:
+                yield idx, []
+        return
     logger.warning(
         "%s: --group_by object record of a subsampled video: frames where nothing was seen are not listed, so only the "
         "frames with objects are scored (misses on the others are not counted); use --group_by frame records to score exactly",
-        record["video_path"],
+        record.video_path,
     )
-    return [f.frame_idx for f in iter_frames(record)]
+    for frame in record.frames():
+        yield frame.frame_idx, frame.objects
 
 
-def sequence_frames(record: dict, gt: GroundTruth, spec: ClassSpec, options: Options) -> tuple[list[FrameData], int]:
-    """The preprocessed frames of one record and class, and how many annotated frames were not processed."""
-    predictions = {f.frame_idx: f.objects for f in iter_frames(record)}
+def sequence_frames(record: Record, gt: GroundTruth, spec: ClassSpec, options: Options) -> tuple[list[FrameData], int]:
+    """The preprocessed frames of one record and class, and how many annotated frames were not processed.
+
+    The record's frames are read one at a time; what is kept per frame is ids and an IoU matrix."""
     frames = []
-    evaluated = _evaluated_frames(record)
+    evaluated: set[int] = set()
     by_number = gt.by_frame()
     empty = np.empty((0, gt.rows.shape[1]))
-    for idx in evaluated:
-        objects = [o for o in predictions.get(idx, []) if spec.labels is None or o["label"] in spec.labels]
+    for idx, objects in _processed_frames(record):
+        number = idx + options.gt_first_frame
+        evaluated.add(number)
+        objects = [o for o in objects if spec.labels is None or o["label"] in spec.labels]
         ids = np.array([o["obj_id"] for o in objects], dtype=int)
         boxes = np.array([o["bbox"] for o in objects], dtype=np.float64).reshape(-1, 4)
-        rows = by_number.get(idx + options.gt_first_frame, empty)
-        frames.append(prepare_frame(rows, ids, boxes, spec.gt_classes, options.distractors))
-    skipped = len(set(by_number) - {idx + options.gt_first_frame for idx in evaluated})
+        frames.append(prepare_frame(by_number.get(number, empty), ids, boxes, spec.gt_classes, options.distractors))
+    skipped = len(set(by_number) - evaluated)
     return frames, skipped
 
 
@@ -116,9 +132,9 @@ def evaluate(results: Path, options: Options) -> Report:
     report = Report()
     hota_results, accumulators, names = [], [], []
     used: dict[str, str] = {}
-    for record in iter_results(results):
-        video = record["video_path"]
-        if options.text_prompt is not None and record.get("text_prompt") != options.text_prompt:
+    for record in iter_records(results):
+        video = record.video_path
+        if options.text_prompt is not None and record.text_prompt != options.text_prompt:
             continue
         name = sequence_name(video, options.seq_map)
         path = find_sequence(options.gt_dir, name)
@@ -128,7 +144,7 @@ def evaluate(results: Path, options: Options) -> Report:
             continue
         if name in used:
             report.problems.append(
-                f"{video} ({record.get('text_prompt')!r}): sequence {name!r} already scored for {used[name]}; skipped (tell them apart with --seq_map or --text_prompt)"
+                f"{video} ({record.text_prompt!r}): sequence {name!r} already scored for {used[name]}; skipped (tell them apart with --seq_map or --text_prompt)"
             )
             continue
         used[name] = video
@@ -136,8 +152,8 @@ def evaluate(results: Path, options: Options) -> Report:
         for spec in options.classes:
             try:
                 frames, skipped = sequence_frames(record, gt, spec, options)
-            except (KeyError, TypeError, IndexError, AttributeError) as exc:
-                raise malformed(record, exc) from exc
+            except MALFORMED as exc:
+                raise malformed(video, exc) from exc
             if skipped:
                 logger.info("%s: %d annotated frame(s) of %s were not processed and are not scored", video, skipped, name)
             result = hota(frames)

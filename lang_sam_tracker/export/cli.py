@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from ..errors import one_line
 from .mot import NUMBERINGS, MotExporter
-from .reader import ExportError, SequenceNames, iter_results, malformed
+from .reader import MALFORMED, ExportError, Record, SequenceNames, iter_records, malformed
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ FORMATS = ("mot", "csv", "parquet", "ytvis", "summary")
 
 
 class Exporter(Protocol):
-    def add(self, record: dict, name: str) -> None: ...
+    def add(self, record: Record, name: str) -> None: ...
     def close(self) -> list[Path]: ...
     def abort(self) -> None: ...
 
@@ -58,13 +58,13 @@ def export(results: Path, formats: Sequence[str], out_dir: Path, args: argparse.
             exporters.append(_make(fmt, out_dir, args))
         names = SequenceNames()
         count = 0
-        for record in tqdm(iter_results(results), desc="export", unit="video", disable=None):
+        for record in tqdm(iter_records(results), desc="export", unit="video", disable=None):
             name = names.name(record)
             try:
                 for exporter in exporters:
-                    exporter.add(record, name)
-            except (KeyError, TypeError, IndexError, AttributeError) as exc:
-                raise malformed(record, exc) from exc
+                    exporter.add(record, name)  # each exporter streams the record's frames again
+            except MALFORMED as exc:
+                raise malformed(record.video_path, exc) from exc
             count += 1
     except BaseException:
         for exporter in exporters:
@@ -79,8 +79,9 @@ def export(results: Path, formats: Sequence[str], out_dir: Path, args: argparse.
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lang_sam_tracker.export",
-        description="Convert a results file (either --group_by layout) into MOTChallenge txt, CSV/Parquet, YouTube-VIS JSON "
-        "or a per-object summary. Reads one record at a time, so memory stays flat for any file size.",
+        description="Convert a results file (--group_by frame or object, or --sidecar records) into MOTChallenge txt, CSV/Parquet, "
+        "YouTube-VIS JSON or a per-object summary. Reads one frame at a time, so memory stays flat for any file or record size "
+        "(ytvis holds one video's masks).",
         epilog="Outputs in --out: mot: <video>.txt and <video>/seqinfo.ini per video; csv: tracks.csv; parquet: tracks.parquet; "
         "ytvis: ytvis.json; summary: summary_videos.csv and summary_objects.csv. Videos are named by their file stem "
         "(-2, -3, ... added when a stem repeats). Exit status: 0 done; 2 bad input (nothing half-written is left).",

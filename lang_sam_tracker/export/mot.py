@@ -14,40 +14,39 @@ import configparser
 import io
 import os
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
-from .reader import ExportError, iter_frames, lists_every_frame
+from .reader import ExportError, Record
 
 NUMBERINGS = ("source", "processed")
 MOT_ORIGIN = 1  # MOTChallenge pixel coordinates start at 1 (MATLAB convention)
 MOT_COLUMNS = 10  # frame, id, x, y, w, h, conf, class (or x3d), visibility (or y3d), z3d
 
 
-def mot_lines(record: dict, numbering: str = "source") -> list[str]:
-    """The MOT lines of one record, frame by frame."""
+def mot_lines(record: Record, numbering: str = "source") -> Iterator[str]:
+    """The MOT lines of one record, frame by frame (streamed: one frame in memory at a time)."""
     if numbering not in NUMBERINGS:
         raise ValueError(f"numbering must be one of {NUMBERINGS}, got {numbering!r}")
-    if numbering == "processed" and not lists_every_frame(record):
-        info = record.get("video_info", {})
+    if numbering == "processed" and not record.lists_every_frame:
+        info = record.info
         if info.get("processed_frames") != info.get("total_frames"):
             raise ExportError(
-                f"{record['video_path']}: --mot_frames processed needs a --group_by frame record here (the per-object "
+                f"{record.video_path}: --mot_frames processed needs a --group_by frame record here (the per-object "
                 "layout does not list the frames where nothing was seen, so their numbers are unknown); use --mot_frames source"
             )
         numbering = "source"  # every source frame was processed: both numberings agree
-    lines = []
-    for i, frame in enumerate(iter_frames(record)):
+    for i, frame in enumerate(record.frames()):
         number = frame.frame_idx + 1 if numbering == "source" else i + 1
         for obj in frame.objects:
             x, y, w, h = obj["bbox"]
-            lines.append(f"{number},{int(obj['obj_id']) + 1},{x + MOT_ORIGIN},{y + MOT_ORIGIN},{w},{h},{float(obj['score']):.4f},-1,-1,-1\n")
-    return lines
+            yield f"{number},{int(obj['obj_id']) + 1},{x + MOT_ORIGIN},{y + MOT_ORIGIN},{w},{h},{float(obj['score']):.4f},-1,-1,-1\n"
 
 
-def seqinfo(record: dict, name: str, numbering: str = "source") -> str:
+def seqinfo(record: Record, name: str, numbering: str = "source") -> str:
     """seqinfo.ini text: frame rate and length of the numbering used (source frames, or processed frames)."""
-    info = record.get("video_info", {})
+    info = record.info
     ini = configparser.ConfigParser()
     ini.optionxform = str  # keep MOTChallenge's camelCase keys
     if numbering == "source":
@@ -100,12 +99,12 @@ class MotExporter:
         self.numbering = numbering
         self.written: list[Path] = []
 
-    def add(self, record: dict, name: str) -> None:
+    def add(self, record: Record, name: str) -> None:
         txt = self.out_dir / f"{name}.txt"
-        _write_text(txt, "".join(mot_lines(record, self.numbering)))
+        _write_lines(txt, mot_lines(record, self.numbering))
         ini = self.out_dir / name / "seqinfo.ini"
         ini.parent.mkdir(parents=True, exist_ok=True)
-        _write_text(ini, seqinfo(record, name, self.numbering))
+        _write_lines(ini, [seqinfo(record, name, self.numbering)])
         self.written += [txt, ini]
 
     def close(self) -> list[Path]:
@@ -115,7 +114,13 @@ class MotExporter:
         """Files already written are complete videos: they stay."""
 
 
-def _write_text(path: Path, text: str) -> None:
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
+    """Write to a .tmp name, renamed when complete (removed when the lines fail)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)

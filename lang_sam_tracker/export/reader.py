@@ -1,7 +1,10 @@
-"""Reading results files for export and evaluation: one record at a time, and its frames in order.
+"""Reading results files for export and evaluation, through the package's reader (`lang_sam_tracker.reader`).
 
-`iter_frames` is the single place that knows both record layouts (--group_by frame|object); every
-exporter and the evaluator go through it.
+Records are found from the results index (`results_index.load_entries`, keys only, as
+`reader.iter_record_lines` finds them, and warning about lines that are not records), their heads read without the frames
+(`reader.read_head_and_layout`), and their frames streamed, one at a time, by `reader.iter_frames`
+from any layout: `--group_by frame`, `--group_by object` and `--sidecar`. No line is loaded whole,
+so memory stays flat however long a video's record is.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..jsonl import read_jsonl
+from ..reader import FrameRow, RecordLine, iter_frames, read_head_and_layout
+from ..results_index import load_entries
 
 logger = logging.getLogger(__name__)
+
+# What a record that lacks a field the schema promises raises while it is read (or exported).
+MALFORMED = (KeyError, TypeError, IndexError, AttributeError)
 
 
 class ExportError(ValueError):
@@ -22,19 +29,51 @@ class ExportError(ValueError):
 
 
 @dataclass(frozen=True)
-class FrameObjects:
-    """One frame of a record: its source index, presentation time, and the objects seen on it.
+class Record:
+    """One record of a results file: its head in memory, its frames read from the file when asked.
 
-    Each object is the record's entry (obj_id, label, score, bbox, and mask/presence when present).
+    `head` is the record without its frames (video_info, text_prompt, object_summary, stats, meta,
+    sidecar ...); `layout` is "frames", "objects" or "sidecar".
     """
 
-    frame_idx: int
-    time_s: float
-    objects: list[dict]
+    line: RecordLine
+    head: dict
+    layout: str
+
+    @property
+    def video_path(self) -> str:
+        return self.line.video_path
+
+    @property
+    def text_prompt(self) -> str:
+        return self.line.text_prompt
+
+    @property
+    def info(self) -> dict:
+        info = self.head.get("video_info")
+        return info if isinstance(info, dict) else {}
+
+    @property
+    def lists_every_frame(self) -> bool:
+        """True when frames() yields every processed frame, empty ones included (not the per-object layout)."""
+        return self.layout != "objects"
+
+    def frames(self) -> Iterator[FrameRow]:
+        """(frame_idx, time_s, objects) in frame order, one at a time, streamed from the results file
+        (or the sidecar file). The per-object layout does not list frames where nothing was seen; its
+        objects carry the track's label and score (the layout keeps one score per track)."""
+        try:
+            yield from iter_frames(self.line)
+        except FileNotFoundError as exc:
+            raise ExportError(f"{self.video_path}: sidecar file not found: {exc.filename} (moved without the results file?)") from None
+        except ExportError:
+            raise
+        except (ValueError, *MALFORMED) as exc:
+            raise malformed(self.video_path, exc) from exc
 
 
-def iter_results(path: str | os.PathLike) -> Iterator[dict]:
-    """The records of a results file, one line at a time (memory stays flat however big the file is).
+def iter_records(path: str | os.PathLike) -> Iterator[Record]:
+    """The records of a results file, one at a time (memory stays flat however big the file, or a line, is).
 
     Lines that are not a record (torn, or not a video record) are skipped with a warning; a missing
     file or a file without a single record raises ExportError.
@@ -43,50 +82,30 @@ def iter_results(path: str | os.PathLike) -> Iterator[dict]:
     if not path.is_file():
         raise ExportError(f"{path}: results file not found")
     count = 0
-    for record in read_jsonl(path):
-        if not isinstance(record.get("video_path"), str) or not ("frames" in record or "objects" in record):
-            logger.warning("%s: skipping a line that is not a video record (no video_path, frames or objects)", path)
+    for entry in load_entries(path):
+        if not entry.is_record:
+            if isinstance(entry.video_path, str):
+                raise ExportError(f"{entry.video_path}: malformed record (no text_prompt)")
+            if entry.length > 2:  # blank lines are skipped quietly
+                logger.warning("%s: skipping the line at byte %d: not a video record", path, entry.offset)
+            continue
+        line = RecordLine.from_entry(path, entry)
+        try:
+            head, layout = read_head_and_layout(line)
+        except ValueError as exc:
+            raise malformed(line.video_path, exc) from exc
+        if layout is None:
+            logger.warning("%s: skipping the line of %s: not a video record (no frames, objects or sidecar)", path, line.video_path)
             continue
         count += 1
-        yield record
+        yield Record(line, head, layout)
     if count == 0:
         raise ExportError(f"{path}: no video records in the results file (empty?)")
 
 
-def iter_frames(record: dict) -> Iterator[FrameObjects]:
-    """(frame_idx, time_s, objects) of a record in frame order, from either layout.
-
-    The per-object layout does not list frames where nothing was seen, so those are not yielded;
-    its per-frame entries get the track's label and score (the layout keeps one score per track).
-    """
-    if "frames" in record:
-        for frame in record["frames"]:
-            yield FrameObjects(int(frame["frame_idx"]), float(frame["time_s"]), list(frame["objects"]))
-        return
-    by_frame: dict[int, FrameObjects] = {}
-    for track in record["objects"]:
-        for item in track["frames"]:
-            idx = int(item["frame_idx"])
-            frame = by_frame.get(idx)
-            if frame is None:
-                frame = by_frame[idx] = FrameObjects(idx, float(item["time_s"]), [])
-            entry = {"obj_id": track["obj_id"], "label": track["label"], "score": track["score"]}
-            entry.update({k: v for k, v in item.items() if k not in ("frame_idx", "time_s")})
-            frame.objects.append(entry)
-    for idx in sorted(by_frame):
-        frame = by_frame[idx]
-        frame.objects.sort(key=lambda e: e["obj_id"])
-        yield frame
-
-
-def malformed(record: dict, exc: Exception) -> ExportError:
-    """The one-line error for a record that lacks a field the schema promises."""
-    return ExportError(f"{record.get('video_path', '<record>')}: malformed record ({type(exc).__name__}: {exc})")
-
-
-def lists_every_frame(record: dict) -> bool:
-    """True when iter_frames yields every processed frame (the per-frame layout), empty ones included."""
-    return "frames" in record
+def malformed(video_path: str, exc: Exception) -> ExportError:
+    """The one-line error for a record that lacks a field the schema promises (or is not valid JSON)."""
+    return ExportError(f"{video_path}: malformed record ({type(exc).__name__}: {exc})")
 
 
 class SequenceNames:
@@ -98,14 +117,14 @@ class SequenceNames:
     def __init__(self) -> None:
         self._used: set[str] = set()
 
-    def name(self, record: dict) -> str:
-        stem = sequence_stem(record["video_path"])
+    def name(self, record: Record) -> str:
+        stem = sequence_stem(record.video_path)
         name, n = stem, 1
         while name in self._used:
             n += 1
             name = f"{stem}-{n}"
         if name != stem:
-            logger.warning("%s (%s): name %r already used, exported as %r", record["video_path"], record.get("text_prompt"), stem, name)
+            logger.warning("%s (%s): name %r already used, exported as %r", record.video_path, record.text_prompt, stem, name)
         self._used.add(name)
         return name
 

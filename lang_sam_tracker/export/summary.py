@@ -12,19 +12,19 @@ import csv
 import os
 from pathlib import Path
 
-from .reader import iter_frames, prompt_labels
+from .reader import Record, prompt_labels
 
 VIDEO_COLUMNS = ("video", "text_prompt", "label", "objects", "frames_processed", "duration_s")
 OBJECT_COLUMNS = ("video", "text_prompt", "obj_id", "label", "first_seen_s", "last_seen_s", "visible_s", "frames_seen", "mean_score")
 
 
-def summarize(record: dict) -> tuple[list[tuple], list[tuple]]:
-    """(per-label rows, per-object rows) of one record."""
-    video, prompt = record["video_path"], record.get("text_prompt", "")
-    info = record.get("video_info", {})
+def summarize(record: Record) -> tuple[list[tuple], list[tuple]]:
+    """(per-label rows, per-object rows) of one record, counted from its frames as they stream by."""
+    video, prompt = record.video_path, record.text_prompt
+    info = record.info
     fps = float(info.get("process_fps") or info.get("original_fps") or 0.0)
     objects: dict[int, dict] = {}
-    for frame in iter_frames(record):
+    for frame in record.frames():
         for obj in frame.objects:
             o = objects.setdefault(int(obj["obj_id"]), {"label": obj["label"], "first": frame.time_s, "n": 0, "score": 0.0})
             o["last"] = frame.time_s
@@ -58,7 +58,7 @@ class SummaryExporter:
         self._writers[0].writerow(VIDEO_COLUMNS)
         self._writers[1].writerow(OBJECT_COLUMNS)
 
-    def add(self, record: dict, name: str) -> None:
+    def add(self, record: Record, name: str) -> None:
         label_rows, object_rows = summarize(record)
         self._writers[0].writerows(label_rows)
         self._writers[1].writerows(object_rows)

@@ -1,29 +1,38 @@
 """One row per object per frame, as CSV (always) or Parquet (when pyarrow is installed).
 
-Columns: video, text_prompt, frame_idx, time_s, obj_id, label, score, x, y, w, h. Rows are written
-video by video, so memory holds one video's rows at most.
+Columns: video, text_prompt, frame_idx, time_s, obj_id, label, score, x, y, w, h. Rows are
+streamed: CSV writes each frame's rows as it is read; Parquet holds at most ROW_GROUP rows (a row
+group; a video's rows never share one with another video's).
 """
 
 from __future__ import annotations
 
+import array
 import csv
+import itertools
 import os
 from pathlib import Path
+from typing import Iterator
 
-from .reader import ExportError, iter_frames
+import numpy as np
+
+from .reader import ExportError, Record
 
 COLUMNS = ("video", "text_prompt", "frame_idx", "time_s", "obj_id", "label", "score", "x", "y", "w", "h")
 
 
-def table_rows(record: dict) -> list[tuple]:
-    """The rows of one record, in frame order then object order."""
-    rows = []
-    video, prompt = record["video_path"], record.get("text_prompt", "")
-    for frame in iter_frames(record):
+ROW_GROUP = 16384
+# A Parquet row group is gathered in typed arrays (8 bytes a number) rather than tuples: "q" int64, "d" float64, "" str.
+_TYPECODES = ("", "", "q", "d", "q", "", "d", "q", "q", "q", "q")
+
+
+def table_rows(record: Record) -> Iterator[tuple]:
+    """The rows of one record, in frame order then object order (streamed: one frame in memory at a time)."""
+    video, prompt = record.video_path, record.text_prompt
+    for frame in record.frames():
         for obj in frame.objects:
             x, y, w, h = obj["bbox"]
-            rows.append((video, prompt, frame.frame_idx, frame.time_s, int(obj["obj_id"]), obj["label"], float(obj["score"]), x, y, w, h))
-    return rows
+            yield (video, prompt, frame.frame_idx, frame.time_s, int(obj["obj_id"]), obj["label"], float(obj["score"]), x, y, w, h)
 
 
 class CsvExporter:
@@ -36,7 +45,7 @@ class CsvExporter:
         self._writer = csv.writer(self._file)
         self._writer.writerow(COLUMNS)
 
-    def add(self, record: dict, name: str) -> None:
+    def add(self, record: Record, name: str) -> None:
         self._writer.writerows(table_rows(record))
 
     def close(self) -> list[Path]:
@@ -59,7 +68,7 @@ def _pyarrow():
 
 
 class ParquetExporter:
-    """OUT/tracks.parquet, one row group per video (written to a .tmp name and renamed when complete)."""
+    """OUT/tracks.parquet, row groups of up to ROW_GROUP rows of one video (written to a .tmp name and renamed when complete)."""
 
     def __init__(self, out_dir: Path):
         pa = _pyarrow()
@@ -75,11 +84,18 @@ class ParquetExporter:
         )
         self._writer = pa.parquet.ParquetWriter(self._tmp, self._schema)
 
-    def add(self, record: dict, name: str) -> None:
+    def add(self, record: Record, name: str) -> None:
         rows = table_rows(record)
-        if rows:
-            columns = list(zip(*rows))
-            self._writer.write_table(self._pa.table(dict(zip(COLUMNS, columns)), schema=self._schema))
+        while True:
+            columns = [array.array(code) if code else [] for code in _TYPECODES]
+            appends = [c.append for c in columns]
+            for row in itertools.islice(rows, ROW_GROUP):
+                for append, value in zip(appends, row):
+                    append(value)
+            if not columns[0]:
+                return
+            data = {name: np.frombuffer(c, dtype=code) if code else c for name, c, code in zip(COLUMNS, columns, _TYPECODES)}
+            self._writer.write_table(self._pa.table(data, schema=self._schema))
 
     def close(self) -> list[Path]:
         self._writer.close()

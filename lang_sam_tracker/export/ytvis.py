@@ -7,7 +7,8 @@ RLE: uncompressed (counts as a list of run lengths, as the YouTube-VIS annotatio
 every reader takes, e.g. TrackEval's `frPyObjects`) by default, or the record's compressed counts
 strings (smaller; what VIS results files use). Absent frames hold null. Annotations also carry the tracker's `score` and `obj_id`, so the file serves as results
 too. Written as a stream: annotations go straight to the output, the video list to a side file
-that is appended at the end, so memory holds one video at most.
+that is appended at the end. Each annotation holds all of its object's frames, so one video's
+segmentations are held in memory until that video is written (the other formats hold one frame).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..records import rle_to_mask
-from .reader import ExportError, iter_frames, prompt_labels
+from .reader import ExportError, Record, prompt_labels
 
 RLE_KINDS = ("uncompressed", "compressed")
 
@@ -55,37 +56,48 @@ class YtvisExporter:
     def _category(self, label: str) -> int:
         return self._categories.setdefault(label, len(self._categories) + 1)
 
-    def add(self, record: dict, name: str) -> None:
-        frames = list(iter_frames(record))
-        for label in prompt_labels(record.get("text_prompt", "")):
+    def add(self, record: Record, name: str) -> None:
+        """One pass over the record's frames. A video's annotations hold every frame's segmentation of
+        each object, so they are kept in memory until the video is done: one video's masks at most."""
+        for label in prompt_labels(record.text_prompt):
             self._category(label)
-        info = record.get("video_info", {})
+        info = record.info
         width, height = int(info.get("width", 0)), int(info.get("height", 0))
         tracks: dict[int, dict] = {}
-        n = len(frames)
-        for i, frame in enumerate(frames):
+        frame_idx: list[int] = []
+        for i, frame in enumerate(record.frames()):
+            frame_idx.append(frame.frame_idx)
             for obj in frame.objects:
                 if "mask" not in obj:
                     raise ExportError(
-                        f"{record['video_path']}: --format ytvis needs masks, and this record has none (rerun the tracker with --save_masks)"
+                        f"{record.video_path}: --format ytvis needs masks, and this record has none (rerun the tracker with --save_masks)"
                     )
                 track = tracks.get(obj["obj_id"])
                 if track is None:
                     track = tracks[obj["obj_id"]] = {
                         "obj_id": int(obj["obj_id"]), "category_id": self._category(obj["label"]), "score": float(obj["score"]),
-                        "segmentations": [None] * n, "bboxes": [None] * n, "areas": [None] * n,
+                        "segmentations": [], "bboxes": [], "areas": [],
                     }
                 mask = rle_to_mask(obj["mask"])
                 track["score"] = float(obj["score"])
-                track["segmentations"][i] = uncompressed_rle(mask) if self.rle == "uncompressed" else obj["mask"]
-                track["bboxes"][i] = [float(v) for v in obj["bbox"]]
-                track["areas"][i] = int(mask.sum())
+                for key, value in (
+                    ("segmentations", uncompressed_rle(mask) if self.rle == "uncompressed" else obj["mask"]),
+                    ("bboxes", [float(v) for v in obj["bbox"]]),
+                    ("areas", int(mask.sum())),
+                ):
+                    entries = track[key]
+                    entries.extend([None] * (i - len(entries)))  # absent on the frames since it was last seen
+                    entries.append(value)
+        n = len(frame_idx)
+        for track in tracks.values():
+            for key in ("segmentations", "bboxes", "areas"):
+                track[key].extend([None] * (n - len(track[key])))
         self._video_id += 1
         video = {
             "id": self._video_id, "width": width, "height": height, "length": n, "name": name,
-            "video_path": record["video_path"], "text_prompt": record.get("text_prompt", ""),
-            "file_names": [f"{name}/{f.frame_idx:05d}.jpg" for f in frames],
-            "frame_idx": [f.frame_idx for f in frames],
+            "video_path": record.video_path, "text_prompt": record.text_prompt,
+            "file_names": [f"{name}/{idx:05d}.jpg" for idx in frame_idx],
+            "frame_idx": frame_idx,
         }
         self._videos.write(("," if self._video_id > 1 else "") + json.dumps(video, ensure_ascii=False))
         for obj_id in sorted(tracks):
