@@ -23,6 +23,10 @@ def non_negative_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 0, ">= 0")
 
 
+def non_negative_float(text: str) -> float:
+    return _number(text, float, lambda v: v >= 0, ">= 0")
+
+
 def positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0, "> 0")
 

@@ -8,11 +8,13 @@ of times; any other failure is one ledger line; Ctrl-C / SIGTERM / SIGUSR1 stop 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -22,21 +24,26 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .config import RunConfig
-from .errors import TrackerError
+from .errors import UsageError
 from .jsonl import JsonlAppender, failures_path, load_done, move_aside, record_failure, resume_key
-from .progress import BatchProgress, FrameProgress
+from .progress import SLOT_THREAD_PREFIX, BatchProgress, plural
 from .records import config_hash
 from .render import annotated_video_path
-from .worker import Engine, Slot, TaskResult, VideoTask, init_process_worker, run_in_process_worker
+from .worker import (
+    STOP_SIGNALS,
+    Engine,
+    Slot,
+    TaskResult,
+    VideoTask,
+    frame_reporter,
+    init_process_worker,
+    run_in_process_worker,
+)
 
 logger = logging.getLogger("lang_sam_tracker")
 
 MAX_CRASH_RETRIES = 2
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(TrackerError):
-    """Bad flags or a missing list: exit 2 before any work."""
 
 
 class Interrupted(BaseException):
@@ -78,6 +85,29 @@ def cuda_device_count() -> int:
         return 0
 
 
+def available_cores() -> int:
+    """Cores this process may run on (a SLURM or container CPU limit, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def stop_signals_blocked():
+    """Start workers with the stop signals blocked: a Ctrl-C while one imports torch would print a
+    traceback from it. They inherit the mask, ignore the signals, then unblock; the parent's own
+    signals wait until the end of this block."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def plan_slots(
     gpu_ids: list[int] | None,
     num_workers: int | None,
@@ -86,7 +116,7 @@ def plan_slots(
     cores: int | None = None,
 ) -> list[Slot]:
     """GPU slots round-robin over `gpu_ids` (`0 0 1` gives GPU 0 two slots); CPU slots without CUDA."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or available_cores()
     if num_workers is not None and num_workers < 1:
         raise UsageError("--num_workers must be at least 1")
     use_cpu = (device or "").startswith("cpu") or gpu_count == 0
@@ -94,6 +124,12 @@ def plan_slots(
         if gpu_count == 0 and not (device or "").startswith("cpu"):
             logger.warning("No CUDA device is visible: running on CPU workers (slow; fine for small jobs and tests)")
         n = num_workers or 1
+        if n > cores:
+            logger.warning(
+                "--num_workers %d on %s: running %d CPU worker(s); more would only compete for the cores and memory",
+                n, plural(cores, "core"), cores,
+            )
+            n = cores
         threads = max(1, cores // n)
         return [Slot(index=i, gpu=None, threads=threads) for i in range(n)]
     ids = list(gpu_ids) if gpu_ids else list(range(gpu_count))
@@ -136,11 +172,12 @@ class ProcessSlotRunner:
         )
 
     def submit(self, task: VideoTask) -> Future:
-        try:
-            return self._pool.submit(run_in_process_worker, task)
-        except BrokenProcessPool:  # the worker died while idle: replace it first
-            self.restart()
-            return self._pool.submit(run_in_process_worker, task)
+        with stop_signals_blocked():  # the pool spawns its worker inside submit()
+            try:
+                return self._pool.submit(run_in_process_worker, task)
+            except BrokenProcessPool:  # the worker died while idle: replace it first
+                self.restart()
+                return self._pool.submit(run_in_process_worker, task)
 
     def pids(self) -> list[int]:
         return [p.pid for p in (self._pool._processes or {}).values() if p.pid]
@@ -162,39 +199,52 @@ class ProcessSlotRunner:
 
 
 class InlineSlotRunner:
-    """The parent itself as the only worker (single-process script): models load once, here."""
+    """This process as the only worker (single-process script): models load once, here.
 
-    def __init__(self, slot: Slot, run: RunConfig, device: str, stop_requested: Callable[[], bool]) -> None:
+    Each video runs in a thread, so the parent's loop stays free to write progress lines and to
+    handle Ctrl-C exactly as with worker processes: drain first, stop at the next frame when the
+    drain time is up (`kill`).
+    """
+
+    def __init__(self, slot: Slot, run: RunConfig, device: str, progress_queue) -> None:
         self.slot = slot
         self.engine = Engine(run, slot, device)
-        self.stop_requested = stop_requested
-        self.frames = FrameProgress()
+        self.progress_queue = progress_queue
+        self._abort = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def submit(self, task: VideoTask) -> Future:
         future: Future = Future()
+        report = frame_reporter(self.progress_queue, self.slot, task.video_path)
+        self._abort.clear()
 
-        def on_frame(n: int) -> None:
-            self.frames.update(n)
-            if self.stop_requested():
+        def on_frame(done: int, total: int | None) -> None:
+            report(done, total)
+            if self._abort.is_set():
                 raise Interrupted()
 
-        self.frames.start(task.video_path, None)
-        try:
-            future.set_result(self.engine.process(task, on_frame=on_frame))
-        except Interrupted as exc:
-            future.set_exception(exc)
-        finally:
-            self.frames.close()
+        def run() -> None:
+            try:
+                future.set_result(self.engine.process(task, on_frame=on_frame))
+            except BaseException as exc:  # Interrupted, or anything Engine.process does not turn into a result
+                future.set_exception(exc)
+
+        # A daemon thread: a forced stop never waits for a model that is still loading.
+        self._thread = threading.Thread(target=run, name=SLOT_THREAD_PREFIX + self.slot.label, daemon=True)
+        self._thread.start()
         return future
 
     def restart(self) -> None:
+        self.kill()
+        self.close()
         self.engine = Engine(self.engine.run, self.slot, self.engine.device)
 
     def kill(self) -> None:
-        pass
+        self._abort.set()  # the video stops at its next frame
 
     def close(self) -> None:
-        pass
+        if self._thread is not None:  # after kill(): gone at its next frame (a model still loading is left behind)
+            self._thread.join(timeout=5.0)
 
 
 # ------------------------------------------------------------------ the run
@@ -221,16 +271,21 @@ class BatchSummary:
 class _StopFlag:
     """First signal: stop dispatching and drain; second: stop now."""
 
-    def __init__(self) -> None:
+    def __init__(self, drain_timeout_s: float = 10.0) -> None:
         self.signum: int | None = None
         self.count = 0
+        self.drain_timeout_s = drain_timeout_s
 
     def __call__(self, signum, _frame) -> None:
         self.count += 1
         self.signum = self.signum or signum
         name = signal.Signals(signum).name
         if self.count == 1:
-            logger.warning("%s received: finishing videos in flight, then stopping (send again to stop now); rerun to resume", name)
+            logger.warning(
+                "%s received: finishing videos in flight for up to %gs (--drain_timeout), then stopping "
+                "(send again to stop now); rerun to resume",
+                name, self.drain_timeout_s,
+            )
         else:
             logger.warning("%s received again: stopping now", name)
 
@@ -239,16 +294,11 @@ class _StopFlag:
         return self.count > 0
 
 
-_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None)
-
-
 def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> list[VideoTask]:
     """Resume: drop videos already in the results file (same path and prompt)."""
     out = run.output_jsonl
     if not run.resume:
-        moved = move_aside(out)
-        if moved:
-            logger.info("--no-resume: previous results moved to %s", moved)
+        move_aside(out)  # says where the old results went
         done: dict = {}
     else:
         done = load_done(out, run.text_prompt)
@@ -265,7 +315,7 @@ def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> l
         output_video = annotated_video_path(run.output_video_dir, video) if run.output_video_dir else None
         tasks.append(VideoTask(video, run.text_prompt, str(output_video) if output_video else None))
     if summary.skipped:
-        logger.info("Resuming: %d of %d videos already done in %s", summary.skipped, len(videos), out)
+        logger.info("Resuming: %d of %s already done in %s", summary.skipped, plural(len(videos), "video"), out)
     if mismatched:
         logger.warning(
             "%d done record(s) in %s were made with different settings (config_hash differs); they are kept. "
@@ -291,24 +341,27 @@ def run_batch(
         logger.info("%s: %d of the %d listed videos; results in %s", run.shard.tag, len(videos), listed, run.output_jsonl)
     summary.total = len(videos)
     tasks = deque(pending_tasks(run, videos, summary))
-    stop = _StopFlag()
-    previous = {s: signal.signal(s, stop) for s in _STOP_SIGNALS}
+    stop = _StopFlag(drain_timeout_s)
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     runners: list[SlotRunner] = []
     try:
         if not tasks:
-            logger.info("Nothing to do: all %d videos are done", summary.total)
+            if summary.total == 0 and run.shard is not None:
+                logger.info("Nothing to do: no listed video falls in %s", run.shard.tag)
+            else:
+                logger.info("Nothing to do: %s already done", "the video is" if summary.total == 1 else f"all {summary.total} videos are")
             return summary
         runners = make_runners(lambda: stop.requested)
         with JsonlAppender(run.output_jsonl) as results, BatchProgress(len(tasks), run.log_every_s) as progress:
             _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop, summary, drain_timeout_s)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         forced = stop.requested or summary.fatal_error is not None
-        for runner in runners:
+        for runner in runners:  # still under our handlers: another Ctrl-C here is no traceback
             if forced:
                 runner.kill()
             runner.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         summary.interrupted_by = stop.signum
         summary.elapsed_s = time.monotonic() - start
     return summary
@@ -337,7 +390,8 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
         if stop.requested:
             drain_deadline = drain_deadline or time.monotonic() + drain_timeout_s
             if stop.count > 1 or time.monotonic() >= drain_deadline:
-                logger.warning("Stopped with %d video(s) unfinished; they will run on resume", len(in_flight))
+                if in_flight:
+                    logger.warning("Stopped with %s unfinished; on resume they run again", plural(len(in_flight), "video"))
                 return
         done, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED) if in_flight else (set(), set())
         _drain_progress(progress_queue, runners, progress)
@@ -403,15 +457,21 @@ def _outcome(future: Future) -> TaskResult | BaseException:
 
 
 def _drain_progress(progress_queue, runners, progress: BatchProgress) -> None:
+    """Frame counts and log records from the workers: ("frames", slot, video, done, total, fps) / ("log", record)."""
     if progress_queue is None:
         return
     labels = {r.slot.index: r.slot.label for r in runners}
     while True:
         try:
-            slot_index, video, frames = progress_queue.get_nowait()
-        except (queue.Empty, OSError, EOFError):
+            message = progress_queue.get_nowait()
+        except (queue.Empty, OSError, EOFError, ValueError):
             return
-        progress.slot_busy(labels.get(slot_index, str(slot_index)), video, frames)
+        if message[0] == "log":
+            record = message[1]
+            logging.getLogger(record.name).handle(record)
+        elif message[0] == "frames":
+            _, slot_index, video, done, total, fps = message
+            progress.slot_frames(labels.get(slot_index, str(slot_index)), video, done, total, fps)
 
 
 def _write_success(results: JsonlAppender, result: TaskResult, label: str, summary: BatchSummary, progress) -> None:
@@ -429,11 +489,13 @@ def _write_success(results: JsonlAppender, result: TaskResult, label: str, summa
     logger.info(
         "  - %d frames in %.2fs (%.2f fps)", record["video_info"]["processed_frames"], stats["elapsed_s"], stats["fps"]
     )
-    logger.info("  - %d objects tracked", stats["num_objects"])
+    logger.info("  - %s tracked", plural(stats["num_objects"], "object"))
 
 
 def _write_failure(run: RunConfig, task: VideoTask, error: str, attempts: int, label: str, summary, progress) -> None:
-    record_failure(run.output_jsonl, task.video_path, task.text_prompt, error, attempts)
+    # The ledger line has its own video_path: its error is the cause alone.
+    cause = error[len(task.video_path) + 2 :] if error.startswith(f"{task.video_path}: ") else error
+    record_failure(run.output_jsonl, task.video_path, task.text_prompt, cause, attempts)
     summary.failed += 1
     summary.failed_videos.append(task.video_path)
     progress.finished(ok=False)
@@ -444,8 +506,8 @@ def log_summary(run: RunConfig, summary: BatchSummary) -> None:
     """The closing lines: totals, failures, where the results went."""
     logger.info("=" * 60)
     logger.info(
-        "Summary: %d videos listed, %d completed, %d failed, %d already done, in %.1fs",
-        summary.total,
+        "Summary: %s listed, %d completed, %d failed, %d already done, in %.1fs",
+        plural(summary.total, "video"),
         summary.completed,
         summary.failed,
         summary.skipped,
@@ -488,14 +550,15 @@ def run_multiprocess(run: RunConfig, drain_timeout_s: float = 10.0) -> BatchSumm
         progress_queue.cancel_join_thread()
 
 
-def run_single_process(run: RunConfig) -> BatchSummary:
+def run_single_process(run: RunConfig, drain_timeout_s: float = 10.0) -> BatchSummary:
     """The same engine in this process: models load once, videos run one after another."""
     prepare_models(run)
     device = run.device or ("cuda:0" if cuda_device_count() > 0 else "cpu")
-    slot = Slot(index=0, gpu=None if device.startswith("cpu") else _gpu_index(device), threads=os.cpu_count() or 1)
+    slot = Slot(index=0, gpu=None if device.startswith("cpu") else _gpu_index(device), threads=available_cores())
     if device.startswith("cpu") and run.device is None:
         logger.warning("No CUDA device is visible: running on the CPU")
-    return run_batch(run, lambda stop: [InlineSlotRunner(slot, run, device, stop)])
+    progress_queue: queue.Queue = queue.Queue()
+    return run_batch(run, lambda _stop: [InlineSlotRunner(slot, run, device, progress_queue)], progress_queue, drain_timeout_s)
 
 
 def _gpu_index(device: str) -> int:

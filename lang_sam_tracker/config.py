@@ -7,7 +7,39 @@ from pathlib import Path
 
 from .detectors import DetectorConfig
 from .sharding import Shard
-from .tracker import TrackerConfig
+
+
+@dataclass
+class TrackerConfig:
+    """Identity-management settings (the `--flags` of the same names)."""
+
+    detection_frequency: int = 1  # detect on every k-th processed frame
+    fps: float | None = None  # resample to this rate by timestamp; None = every frame
+    # Processed frames a track may stay absent before it leaves SAM 2 (its id waits in the lost
+    # buffer). After 6 absent frames SAM 2's spatial memories of it are all "no object" ones, so
+    # keeping it longer mostly costs a memory-attention pass per frame.
+    max_lost: int = 8
+    lost_window: int = 90  # processed frames a removed track stays re-identifiable
+    match_iou: float = 0.3  # detection <-> visible track
+    reanchor_iou: float = 0.5  # matched below this: re-prompt SAM 2 with the detection box
+    reid_distance: float = 0.2  # re-identification reach, as a fraction of the frame diagonal
+    duplicate_iou: float = 0.8  # two tracks whose masks overlap this much are one object
+    detect_batch_size: int = 1  # detection frames per detector call (look-ahead)
+    save_masks: bool = False
+    group_by: str = "frame"
+
+    def __post_init__(self) -> None:
+        if self.detection_frequency < 1:
+            raise ValueError("detection_frequency must be >= 1")
+        if self.max_lost < 1:
+            raise ValueError("max_lost must be >= 1")
+        if self.detect_batch_size < 1:
+            raise ValueError("detect_batch_size must be >= 1")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError("fps must be > 0")
+        if self.group_by not in ("frame", "object"):
+            raise ValueError("group_by must be 'frame' or 'object'")
+
 
 DEFAULT_SAM_TYPE = "sam2.1_hiera_large"
 DEFAULT_MODEL_PATH = "models/sam2/checkpoints/sam2.1_hiera_large.pt"

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import __version__
 from .association import LostBuffer, LostTrack, Motion, assign, box_iou, reid_similarity
+from .config import TrackerConfig
 from .detectors.base import Detections, Detector
 from .records import ObjectObservation, RecordBuilder, config_hash
 from .render import AnnotatedVideoWriter
@@ -39,38 +40,6 @@ class Segmenter(Protocol):
     def add_objects(self, boxes: Mapping[int, np.ndarray], with_masks: bool = False) -> TrackedMasks: ...
 
     def remove(self, obj_id: int) -> None: ...
-
-
-@dataclass
-class TrackerConfig:
-    """Identity-management settings (the `--flags` of the same names)."""
-
-    detection_frequency: int = 1  # detect on every k-th processed frame
-    fps: float | None = None  # resample to this rate by timestamp; None = every frame
-    # Processed frames a track may stay absent before it leaves SAM 2 (its id waits in the lost
-    # buffer). After 6 absent frames SAM 2's spatial memories of it are all "no object" ones, so
-    # keeping it longer mostly costs a memory-attention pass per frame.
-    max_lost: int = 8
-    lost_window: int = 90  # processed frames a removed track stays re-identifiable
-    match_iou: float = 0.3  # detection <-> visible track
-    reanchor_iou: float = 0.5  # matched below this: re-prompt SAM 2 with the detection box
-    reid_distance: float = 0.2  # re-identification reach, as a fraction of the frame diagonal
-    duplicate_iou: float = 0.8  # two tracks whose masks overlap this much are one object
-    detect_batch_size: int = 1  # detection frames per detector call (look-ahead)
-    save_masks: bool = False
-    group_by: str = "frame"
-
-    def __post_init__(self) -> None:
-        if self.detection_frequency < 1:
-            raise ValueError("detection_frequency must be >= 1")
-        if self.max_lost < 1:
-            raise ValueError("max_lost must be >= 1")
-        if self.detect_batch_size < 1:
-            raise ValueError("detect_batch_size must be >= 1")
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError("fps must be > 0")
-        if self.group_by not in ("frame", "object"):
-            raise ValueError("group_by must be 'frame' or 'object'")
 
 
 @dataclass
@@ -164,12 +133,13 @@ class VideoTracker:
         video_path: str,
         text_prompt: str,
         output_video: Path | None = None,
-        on_frame: Callable[[int], None] | None = None,
+        on_frame: Callable[[int, int | None], None] | None = None,
         load_seconds: float = 0.0,
     ) -> dict:
         """Track `text_prompt` through `video_path` and return the JSON-ready record.
 
-        `on_frame(n)` is called after each processed frame (progress); `load_seconds` is the model
+        `on_frame(n, total)` is called after each processed frame (progress: frames done, and about how
+        many there will be, None if unknown); `load_seconds` is the model
         load time to report for this video (non-zero only for a worker's first video).
         """
         cfg = self.config
@@ -194,7 +164,7 @@ class VideoTracker:
                         writer.write(item.frame.rgb, observations)
                         timing.render += time.perf_counter() - t0
                     if on_frame is not None:
-                        on_frame(item.counter + 1)
+                        on_frame(item.counter + 1, reader.expected_frames)
             finally:
                 self.segmenter.reset()
                 if writer is not None:
