@@ -191,7 +191,10 @@ def _probe(r: _Remote, timeout_s: float) -> str | None:
             return f"{r.what} is not on this machine and {r.url} does not exist (HTTP 404); {r.fix}"
         return None  # the server answers: the download reports anything else
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        return _unreachable(r, one_line(getattr(exc, "reason", exc), 120))
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            return _unreachable(r, f"no answer within {timeout_s:g}s")
+        return _unreachable(r, one_line(reason, 120))
 
 
 def _unreachable(r: _Remote, reason: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from .config import RunConfig
@@ -45,6 +46,8 @@ def check_prompt(text: str) -> None:
 def check_video_list(path: Path) -> None:
     from .batch import read_video_list
 
+    if not Path(path).exists():
+        raise UsageError(f"--video_list {path} not found (relative paths start from {Path.cwd()})")
     if Path(path).is_dir():
         raise UsageError(f"--video_list {path} is a folder: give a text file with one video path per line")
     if not read_video_list(path):
@@ -58,13 +61,24 @@ def _first_existing(path: Path) -> Path:
     return path
 
 
+def _writable_dir(folder: Path) -> str | None:
+    """Why no file can be created in `folder` (tried for real: permission bits lie to root and on
+    read-only mounts), or None. The probe file is anonymous and gone when closed."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
 def _check_creatable(path: Path, flag: str, what: str) -> None:
-    """`path` does not exist yet: its first existing ancestor must be a folder we may write into."""
+    """`path` does not exist yet: its first existing ancestor must be a folder we can write into."""
     ancestor = _first_existing(path.parent)
     if not ancestor.is_dir():
         raise UsageError(f"{flag} {path}: {ancestor} is a file, so the {what} cannot be created under it; choose another path")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: no permission to create the {what} in {ancestor}; choose a writable location")
+    why = _writable_dir(ancestor)
+    if why is not None:
+        raise UsageError(f"{flag} {path}: the {what} cannot be created in {ancestor} ({why}); choose a writable location")
 
 
 def check_output_file(path: Path, flag: str) -> None:
@@ -72,8 +86,11 @@ def check_output_file(path: Path, flag: str) -> None:
     if path.is_dir():
         raise UsageError(f"{flag} {path} is a folder: give a file path such as {path / 'results.jsonl'}")
     if path.exists():
-        if not os.access(path, os.W_OK):
-            raise UsageError(f"{flag} {path} is not writable: fix its permissions or choose another file")
+        try:
+            with open(path, "ab"):  # opened for appending, nothing written
+                pass
+        except OSError as exc:
+            raise UsageError(f"{flag} {path} cannot be appended to ({exc.strerror or exc}): fix its permissions or choose another file") from None
         return
     _check_creatable(path, flag, "results file")
 
@@ -83,8 +100,9 @@ def check_output_dir(path: Path, flag: str) -> None:
     if path.exists():
         if not path.is_dir():
             raise UsageError(f"{flag} {path} is a file: give a folder (it is created if missing)")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise UsageError(f"{flag} {path} is not writable: fix its permissions or choose another folder")
+        why = _writable_dir(path)
+        if why is not None:
+            raise UsageError(f"{flag} {path} is not writable ({why}): fix its permissions or choose another folder")
         return
     _check_creatable(path / "x", flag, "folder")
 

@@ -189,17 +189,6 @@ def test_state_does_not_leak_between_videos(tmp_path):
     assert segmenter.obj_ids == []
 
 
-def test_plain_progress_lines_when_not_a_terminal(caplog):
-    from lang_sam_tracker.progress import BatchProgress
-
-    with caplog.at_level("INFO", logger="lang_sam_tracker"):
-        with BatchProgress(total=3, every_s=0.0, interactive=False) as progress:
-            progress.slot_busy("GPU 0", "a.mp4", 12)
-            progress.finished(ok=True)
-            progress.tick()
-    assert "Progress: 1/3 videos (0 failed)" in caplog.text and "[GPU 0] a.mp4 frame 12" in caplog.text
-
-
 def test_reidentification_predicts_where_a_moving_object_went(tmp_path):
     """Gone for 50 frames, the mover comes back ~58 px further on (beyond --reid_distance of where
     it vanished): the constant-velocity prediction still gives it its old id."""
