@@ -81,8 +81,18 @@ def pin_process(slot: Slot) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices_for(slot.gpu, os.environ.get("CUDA_VISIBLE_DEVICES"))
     else:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    threads = torch_threads(slot)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(slot.threads)
+        os.environ[var] = str(threads)
+
+
+def torch_threads(slot: Slot) -> int:
+    """The slot's share of the cores, capped by OMP_NUM_THREADS when it is set: on a machine shared
+    with other processes fewer threads than cores can be many times faster (OpenMP threads spin
+    while they wait for a core)."""
+    user = os.environ.get("OMP_NUM_THREADS", "").strip()
+    share = max(1, slot.threads)
+    return min(share, int(user)) if user.isdigit() and int(user) > 0 else share
 
 
 def _die_with_parent() -> None:
@@ -118,7 +128,7 @@ class Engine:
         from .sam2_stream import StreamingSAM2
         from .tracker import VideoTracker
 
-        torch.set_num_threads(max(1, self.slot.threads))
+        torch.set_num_threads(torch_threads(self.slot))
         start = time.perf_counter()
         m = self.run.models
         predictor = build_sam2_streaming(m.sam_type, m.model_path, m.sam_config, self.device)
