@@ -35,9 +35,10 @@ class MergeSummary:
 
     output: Path
     inputs: list[Path] = field(default_factory=list)
+    read: int = 0  # input files that exist (results or ledger)
     added: int = 0
-    already_in_output: int = 0
-    duplicates: int = 0
+    already_in_output: int = 0  # input records whose video was in the output before this merge
+    duplicates: int = 0  # input records whose video another input already gave
     failed: list[tuple[str, str]] = field(default_factory=list)  # resume keys
     missing: list[str] = field(default_factory=list)  # listed videos with no record and no failure
     missing_files: list[Path] = field(default_factory=list)  # inputs (or sibling shards) that do not exist
@@ -101,8 +102,9 @@ def merge(
         listed = read_video_list(Path(video_list))
     absent = [p for p in summary.inputs + _expected_shard_files(summary.inputs) if not p.exists() and not failures_path(p).exists()]
 
-    done = set(load_done(output))
-    summary.already_in_output = len(done)
+    before = set(load_done(output))
+    done = set(before)
+    summary.read = sum(1 for p in summary.inputs if p.exists() or failures_path(p).exists())
     failures: dict[tuple[str, str], dict] = {}
     with JsonlAppender(output) as out:
         for path in summary.inputs:
@@ -113,6 +115,9 @@ def merge(
                         logger.warning("%s: skipping a record without video_path/text_prompt", path)
                         continue
                     key = resume_key(video, prompt)
+                    if key in before:
+                        summary.already_in_output += 1
+                        continue
                     if key in done:
                         summary.duplicates += 1
                         continue
@@ -164,7 +169,7 @@ def report(summary: MergeSummary) -> str:
     """The lines the command prints: counts, then the first few failed and missing videos."""
     lines = [
         (
-            f"Merged {len(summary.inputs)} file(s) into {summary.output}: {summary.added} record(s) added, "
+            f"Merged {summary.read} of {len(summary.inputs)} shard file(s) into {summary.output}: {summary.added} record(s) added, "
             f"{summary.already_in_output} already there, {summary.duplicates} duplicate(s) dropped"
         ),
     ]
