@@ -338,7 +338,7 @@ def run_batch(
     videos = read_video_list(run.video_list)
     if run.shard is not None:
         listed, videos = len(videos), run.shard.select(videos)
-        logger.info("%s: %d of the %d listed videos; results in %s", run.shard.tag, len(videos), listed, run.output_jsonl)
+        logger.info("%s: %d of the %d listed video%s; results in %s", run.shard.tag, len(videos), listed, "" if listed == 1 else "s", run.output_jsonl)
     summary.total = len(videos)
     tasks = deque(pending_tasks(run, videos, summary))
     stop = _StopFlag(drain_timeout_s)
@@ -414,17 +414,16 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
                         entry.runner.restart()
                 idle.append(entry.runner)
                 continue
-            if isinstance(outcome, Interrupted):
+            if isinstance(outcome, Interrupted):  # stopped at a frame: by a signal, or by the watchdog (single process)
                 idle.append(entry.runner)
+                if entry.timed_out:
+                    _write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
                 continue
             # The worker died (SIGKILL, segfault, OOM killer, timeout watchdog): replace it.
             entry.runner.restart()
             idle.append(entry.runner)
             if entry.timed_out:
-                _write_failure(
-                    run, entry.task, f"{entry.task.video_path}: timed out after {run.video_timeout:g}s (--video_timeout)",
-                    entry.task.attempt, label, summary, progress,
-                )
+                _write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
                 continue
             crashes[entry.task.video_path] = crashes.get(entry.task.video_path, 0) + 1
             if stop.requested:
@@ -447,6 +446,10 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
                     logger.warning("[%s] %s exceeded --video_timeout %gs: killing its worker", entry.runner.slot.label, entry.task.video_path, run.video_timeout)
                     entry.runner.kill()
         progress.tick()
+
+
+def _timeout_error(run: RunConfig, task: VideoTask) -> str:
+    return f"{task.video_path}: timed out after {run.video_timeout:g}s (--video_timeout)"
 
 
 def _outcome(future: Future) -> TaskResult | BaseException:

@@ -109,23 +109,23 @@ def _wait_for_lines(proc, pattern: str, count: int, timeout: float = 120.0) -> l
 def test_single_process_reports_progress_inside_a_long_video_and_drains_on_ctrl_c(tmp_path, tiny_model_args, subprocess_env):
     """The single-process script: plain progress lines with frames done / total and fps while one
     long video runs; Ctrl-C lets that video finish (--drain_timeout), keeps it, exits 130, no traceback."""
-    video = scenes.write_video(scenes.three_movers(width=64, height=48, n_frames=40), tmp_path / "long.mp4")
+    video = scenes.write_video(scenes.three_movers(width=64, height=48, n_frames=300), tmp_path / "long.mp4")
     listing = tmp_path / "list.txt"
     listing.write_text(f"{video}\n{video.with_name('next.mp4')}\n")
     scenes.write_video(scenes.three_movers(width=64, height=48, n_frames=10), video.with_name("next.mp4"))
     out = tmp_path / "r.jsonl"
     cmd = [sys.executable, SINGLE, "--video_list", str(listing), "--text_prompt", "car", "--output_jsonl", str(out),
-           "--log_every", "0.3", "--drain_timeout", "120", "--detection_frequency", "20", "--max_objects", "1",
+           "--log_every", "0.2", "--drain_timeout", "120", "--detection_frequency", "100", "--max_objects", "1",
            *tiny_model_args[:-2]]
     proc = subprocess.Popen(cmd, env=subprocess_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        lines = _wait_for_lines(proc, r"long\.mp4 frame \d+/40 at [\d.]+ fps", 2)
+        lines = _wait_for_lines(proc, r"long\.mp4 frame \d+/300 at [\d.]+ fps", 2)
         proc.send_signal(signal.SIGINT)
         _, rest = proc.communicate(timeout=300)
     finally:
         proc.kill()
     stderr = "".join(lines) + rest
-    frames = [int(m) for m in re.findall(r"long\.mp4 frame (\d+)/40", stderr)]
+    frames = [int(m) for m in re.findall(r"long\.mp4 frame (\d+)/300", stderr)]
     assert len(frames) >= 2 and frames == sorted(frames) and frames[-1] > frames[0], frames
     assert proc.returncode == 128 + signal.SIGINT, stderr
     assert "Traceback" not in stderr
