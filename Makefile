@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SAM2_BUILD_CUDA ?= 0
 export SAM2_BUILD_CUDA
 
-.PHONY: setup sample demo test bench clean
+.PHONY: setup sample demo test bench clean check-install
 
 setup: $(VENV)/.installed
 
@@ -31,7 +31,7 @@ demo: setup $(DEMO)/tiny/sam2_tiny.pt
 	    --output_jsonl $(DEMO)/results.jsonl --output_video_dir $(DEMO)/videos --no-resume --log_every 5 \
 	    --sam_config $(DEMO)/tiny/sam2_tiny.yaml --model_path $(DEMO)/tiny/sam2_tiny.pt \
 	    --detector_model $(DEMO)/tiny/grounding_dino_tiny --box_threshold 0 --max_objects 1 \
-	    --fps 5 --detection_frequency 5
+	    --fps 5 --detection_frequency 5 --min_hits 1
 
 $(DEMO)/tiny/sam2_tiny.pt:
 	OMP_NUM_THREADS=1 $(PY) -m lang_sam_tracker.testing.tiny_models --out $(DEMO)/tiny
@@ -42,5 +42,17 @@ test: setup
 bench: setup
 	$(PY) benchmarks/run_cpu.py
 
+# A user's hand install: requirements.txt alone (no dev extras) in a fresh environment, every
+# imported module declared, then the CLI on the tiny models.
+BARE ?= .venv-bare
+check-install:
+	rm -rf $(BARE)
+	$(PYTHON) -m venv $(BARE)
+	$(BARE)/bin/python -m pip install -q setuptools wheel
+	$(BARE)/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BARE)/bin/python -m pip install -q --no-build-isolation -r requirements.txt
+	$(BARE)/bin/python -m pip install -q --no-build-isolation --no-deps -e .
+	bash scripts/check_bare_install.sh $(BARE)/bin/python
+
 clean:
-	rm -rf $(VENV) .pytest_cache $(DEMO)
+	rm -rf $(VENV) $(BARE) .pytest_cache $(DEMO)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lang_sam_tracker.association import box_iou
+from lang_sam_tracker.identity.geometry import box_iou
 from lang_sam_tracker.detectors.base import Detections, Detector
 from lang_sam_tracker.sam2_stream import TrackedMasks
 from lang_sam_tracker.testing.scenes import Scene, SceneObject

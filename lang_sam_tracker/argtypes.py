@@ -23,10 +23,6 @@ def non_negative_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 0, ">= 0")
 
 
-def non_negative_float(text: str) -> float:
-    return _number(text, float, lambda v: v >= 0, ">= 0")
-
-
 def positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0, "> 0")
 
@@ -37,3 +33,7 @@ def unit_float(text: str) -> float:
 
 def iou_fraction(text: str) -> float:
     return _number(text, float, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
+
+
+def non_negative_float(text: str) -> float:
+    return _number(text, float, lambda v: v >= 0, ">= 0")

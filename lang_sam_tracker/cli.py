@@ -14,6 +14,7 @@ from .detectors import add_detector_arguments, detector_config_from_args
 from .errors import TrackerError
 from .progress import SLOT_THREAD_PREFIX
 from .sharding import resolve_shard
+from .identity.config import IdentityConfig
 
 logger = logging.getLogger("lang_sam_tracker")
 
@@ -39,6 +40,26 @@ class _Parser(argparse.ArgumentParser):
             f"usage: {self.prog} --video_list LIST --text_prompt TEXT --output_jsonl FILE [options] (see --help)\n"
             f"{self.prog}: error: {message}\n",
         )
+
+
+# Identity flags: (name = IdentityConfig field, type, help); defaults come from IdentityConfig.
+_IDENTITY_FLAGS = (
+    ("min_hits", positive_int, "a new object is reported once this many detections confirm it (its frames since the first one included)"),
+    ("confirm_window", positive_int, "... within its first this-many detection frames; otherwise it leaves SAM 2 without a trace"),
+    ("retire_after", non_negative_float, "an object SAM 2 still follows but detections matched on under --min_hit_rate of the detection frames of this many seconds is retired (a ghost)"),
+    ("min_hit_rate", unit_float, "see --retire_after"),
+    ("max_absent", non_negative_float, "seconds an object SAM 2 no longer sees stays in SAM 2, which often re-finds it after an occlusion"),
+    ("exit_absent", non_negative_float, "the same for an object last seen at the frame border (it left)"),
+    ("lost_window", non_negative_float, "seconds an object that left SAM 2 can come back with its id (re-identification)"),
+    ("match_threshold", unit_float, "how well a detection box must hold a track's mask to match it (mask share inside the box x sqrt(box share covered))"),
+    ("cover_fraction", unit_float, "an unmatched detection this much covered by one track's mask is part of that track, not a new object"),
+    ("reanchor_iou", unit_float, "correct SAM 2 with an uncontested detection box when the mask's box has this IoU or less with it (0: never)"),
+    ("duplicate_iou", iou_fraction, "two tracks whose masks overlap this much are one object: one is dropped"),
+    ("reid_similarity", unit_float, "minimum appearance similarity (cosine of SAM 2 features pooled under the mask) to give a returning object its old id"),
+    ("reid_margin", unit_float, "a runner-up this close to the best re-identification makes it ambiguous: a new id instead of a guess"),
+    ("reid_speed", non_negative_float, "how fast (object sizes per second) the area where a lost object may come back grows"),
+    ("drift_similarity", unit_float, "a track whose mask no longer looks like it (similarity below this) has drifted: it is not reported there"),
+)
 
 
 def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
@@ -74,17 +95,22 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
         "videos. 0 keeps every conditioning frame",
     )
 
+    sam.add_argument(
+        "--max_cond_frames", type=non_negative_int, default=ModelConfig.max_cond_frames,
+        help="conditioning frames (box prompts) each object keeps; SAM 2 attends to all of them on every frame. "
+        "0 keeps every one",
+    )
+
     add_detector_arguments(parser)
 
     trk = parser.add_argument_group("tracking")
     trk.add_argument("--detection_frequency", type=positive_int, default=TrackerConfig.detection_frequency, help="run the detector on every k-th processed frame (new objects are picked up on those frames)")
     trk.add_argument("--fps", type=positive_float, default=None, help="process the frames nearest to a grid of this rate (by timestamp); default: every frame")
-    trk.add_argument("--max_lost", type=positive_int, default=TrackerConfig.max_lost, help="processed frames an object may stay invisible before it leaves SAM 2 (it stays re-identifiable)")
-    trk.add_argument("--lost_window", type=positive_int, default=TrackerConfig.lost_window, help="processed frames a lost object keeps its id for re-identification")
-    trk.add_argument("--match_iou", type=unit_float, default=TrackerConfig.match_iou, help="minimum IoU between a detection and a track's mask box to be the same object")
-    trk.add_argument("--reanchor_iou", type=unit_float, default=TrackerConfig.reanchor_iou, help="re-prompt SAM 2 with the detection box when a matched track's IoU falls below this (0 disables)")
-    trk.add_argument("--duplicate_iou", type=iou_fraction, default=TrackerConfig.duplicate_iou, help="two tracks whose masks overlap this much are one object: the younger id is dropped")
     trk.add_argument("--detect_batch_size", type=positive_int, default=TrackerConfig.detect_batch_size, help="detection frames per detector forward pass (look-ahead; raise on GPUs)")
+
+    ident = parser.add_argument_group("identities (durations in seconds of video)")
+    for flag, kind, text in _IDENTITY_FLAGS:
+        ident.add_argument(f"--{flag}", type=kind, default=getattr(IdentityConfig, flag), help=text)
 
     run = parser.add_argument_group("execution")
     default_device = "auto: one worker per GPU, CPU workers without CUDA" if multiprocess else "cuda:0 when present, else cpu"
@@ -143,16 +169,13 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
             model_path=args.model_path,
             sam_config=args.sam_config,
             max_frames=args.max_frames or None,
+            max_cond_frames=args.max_cond_frames or None,
             detector=detector_config_from_args(args),
         ),
         tracker=TrackerConfig(
             detection_frequency=args.detection_frequency,
             fps=args.fps,
-            max_lost=args.max_lost,
-            lost_window=args.lost_window,
-            match_iou=args.match_iou,
-            reanchor_iou=args.reanchor_iou,
-            duplicate_iou=args.duplicate_iou,
+            identity=IdentityConfig(**{flag: getattr(args, flag) for flag, _, _ in _IDENTITY_FLAGS}),
             detect_batch_size=args.detect_batch_size,
             save_masks=args.save_masks,
             group_by=args.group_by,

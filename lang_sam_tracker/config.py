@@ -6,33 +6,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .detectors import DetectorConfig
+from .identity.config import IdentityConfig
 from .sharding import Shard
 
 
 @dataclass
 class TrackerConfig:
-    """Identity-management settings (the `--flags` of the same names)."""
+    """Per-video settings (the `--flags` of the same names); identity rules in `identity`."""
 
     detection_frequency: int = 1  # detect on every k-th processed frame
     fps: float | None = None  # resample to this rate by timestamp; None = every frame
-    # Processed frames a track may stay absent before it leaves SAM 2 (its id waits in the lost
-    # buffer). After 6 absent frames SAM 2's spatial memories of it are all "no object" ones, so
-    # keeping it longer mostly costs a memory-attention pass per frame.
-    max_lost: int = 8
-    lost_window: int = 90  # processed frames a removed track stays re-identifiable
-    match_iou: float = 0.3  # detection <-> visible track
-    reanchor_iou: float = 0.5  # matched below this: re-prompt SAM 2 with the detection box
-    reid_distance: float = 0.2  # re-identification reach, as a fraction of the frame diagonal
-    duplicate_iou: float = 0.8  # two tracks whose masks overlap this much are one object
     detect_batch_size: int = 1  # detection frames per detector call (look-ahead)
     save_masks: bool = False
     group_by: str = "frame"
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
 
     def __post_init__(self) -> None:
         if self.detection_frequency < 1:
             raise ValueError("detection_frequency must be >= 1")
-        if self.max_lost < 1:
-            raise ValueError("max_lost must be >= 1")
         if self.detect_batch_size < 1:
             raise ValueError("detect_batch_size must be >= 1")
         if self.fps is not None and self.fps <= 0:
@@ -53,6 +44,7 @@ class ModelConfig:
     model_path: str = DEFAULT_MODEL_PATH
     sam_config: str | None = None
     max_frames: int | None = 60
+    max_cond_frames: int | None = 4  # conditioning frames kept per object in SAM 2
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
 
@@ -90,6 +82,7 @@ class RunConfig:
             "detection_frequency": self.tracker.detection_frequency,
             "fps": self.tracker.fps,
             "max_frames": self.models.max_frames,
+            "max_cond_frames": self.models.max_cond_frames,
             "tracker": {
                 k: v
                 for k, v in asdict(self.tracker).items()

@@ -157,9 +157,18 @@ class RecordBuilder:
         meta: Mapping,
         process_fps: float | None = None,
         output_video: str | None = None,
+        labels: Mapping[int, str] | None = None,
     ) -> dict:
-        """The JSON-ready record; `stats.num_objects` is counted here, `output_video` added when given."""
+        """The JSON-ready record; `stats.num_objects` is counted here, `output_video` added when given.
+
+        `labels` (obj_id -> label) relabels every frame of those objects: the tracker's final vote
+        over each object's detections, so one object has one label throughout.
+        """
         fps = self.process_fps() if process_fps is None else float(process_fps)
+        if labels:
+            for frame in self._frames:
+                for entry in frame["objects"]:
+                    entry["label"] = labels.get(entry["obj_id"], entry["label"])
         record: dict[str, Any] = {
             "video_path": self.video_path,
             "text_prompt": self.text_prompt,

@@ -36,6 +36,10 @@ _IMG_MEAN = (0.485, 0.456, 0.406)
 _IMG_STD = (0.229, 0.224, 0.225)
 
 State = dict[str, Any]
+# Masks are handed to the tracker on a grid of at most this many pixels a side (coverage, specks).
+GRID_MAX_SIDE = 256
+# Conditioning frames kept per object: every one is attended on every later frame.
+DEFAULT_MAX_COND_FRAMES = 4
 
 
 @dataclass
@@ -45,6 +49,7 @@ class _Stream:
     t: int = -1  # index of the current frame; -1 before the first
     tracked: bool = False  # whether track() ran on frame t
     max_frames: int | None = None  # conditioning-frame horizon (see StreamingSAM2)
+    max_cond_frames: int | None = None  # conditioning frames kept per object (the most recent)
 
 
 class SAM2StreamingPredictor(SAM2VideoPredictor):
@@ -57,10 +62,14 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
     """
 
     @torch.inference_mode()
-    def init_stream(self, offload_state_to_cpu: bool = False, max_frames: int | None = None) -> State:
+    def init_stream(
+        self, offload_state_to_cpu: bool = False, max_frames: int | None = None, max_cond_frames: int | None = None
+    ) -> State:
         """An empty state, like `init_state` but without a video: frames come from `add_frame`."""
         if max_frames is not None and max_frames < 0:
             raise ValueError(f"max_frames must be >= 0 (0 or None: keep all), got {max_frames}")
+        if max_cond_frames is not None and max_cond_frames < 0:
+            raise ValueError(f"max_cond_frames must be >= 0 (0 or None: keep all), got {max_cond_frames}")
         device = self.device
         return {
             "images": {},  # {frame_idx: (3, S, S)}: only the current frame
@@ -81,7 +90,7 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
             "output_dict_per_obj": {},
             "temp_output_dict_per_obj": {},
             "frames_tracked_per_obj": {},
-            "stream": _Stream(max_frames=max_frames or None),
+            "stream": _Stream(max_frames=max_frames or None, max_cond_frames=max_cond_frames or None),
         }
 
     @torch.inference_mode()
@@ -232,7 +241,8 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
         pointers of the max_obj_ptrs-1 previous frames. Entries only in the pointer window are
         stripped to the pointer. With a `max_frames` horizon, conditioning frames older than
         n - max_frames (except the object's latest) are demoted to ordinary memories, exactly as
-        SAM 2 treats unselected conditioning frames, and so leave with the windows.
+        SAM 2 treats unselected conditioning frames, and so leave with the windows; with a
+        `max_cond_frames` cap, only each object's most recent conditioning frames stay such.
         """
         stream: _Stream = state["stream"]
         r = self.memory_temporal_stride_for_eval
@@ -248,6 +258,9 @@ class SAM2StreamingPredictor(SAM2VideoPredictor):
             if stream.max_frames and cond:
                 latest = max(cond)
                 for f in [f for f in cond if f < n - stream.max_frames and f != latest]:
+                    non_cond[f] = cond.pop(f)
+            if stream.max_cond_frames and len(cond) > stream.max_cond_frames:
+                for f in sorted(cond)[: -stream.max_cond_frames]:
                     non_cond[f] = cond.pop(f)
             if k != -1 and len(cond) > k:
                 recent = set(sorted(cond)[-k:])
@@ -316,6 +329,8 @@ class TrackedMasks:
     Boxes are pixel-edge xyxy of each mask's tight extent (a mask on columns 10..19 gives x0=10,
     x1=20), zeros where the object is not visible. `presence` is SAM 2's object-score logit (the
     model calls an object absent when it is <= 0); `visible` is presence > 0 and a non-empty mask.
+    `grid` is every `grid_step`-th pixel of each mask (what the tracker measures coverage and
+    specks on); `appearance` is one unit vector per object (what it re-identifies with).
     """
 
     obj_ids: list[int]
@@ -324,6 +339,9 @@ class TrackedMasks:
     visible: np.ndarray  # (N,) bool
     masks: np.ndarray | None = None  # (N, H, W) bool at video resolution, only when requested
     mask_iou: np.ndarray | None = None  # (N, N) float32 pairwise mask IoU (finds two tracks on one object)
+    grid: np.ndarray | None = None  # (N, ceil(H/step), ceil(W/step)) bool
+    grid_step: int = 1
+    appearance: np.ndarray | None = None  # (N, D) float32, unit rows (zeros: nothing to see)
 
     def __len__(self) -> int:
         return len(self.obj_ids)
@@ -332,6 +350,19 @@ class TrackedMasks:
     def empty(cls, height: int, width: int, with_masks: bool = False) -> "TrackedMasks":
         masks = np.zeros((0, height, width), dtype=bool) if with_masks else None
         return cls([], np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0,), bool), masks)
+
+
+def pooled_appearance(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """(N, C) unit vectors: image-encoder features (1, C, h, w) averaged under each mask (N, H, W).
+
+    The masks are area-resized to the feature grid (both span the whole frame: SAM 2 resizes the
+    frame to its square input without keeping the aspect ratio). An empty mask gives zeros.
+    """
+    with torch.autocast(masks.device.type, enabled=False):
+        weights = torch.nn.functional.interpolate(masks[:, None].float(), size=features.shape[-2:], mode="area")
+        feats = features.float()
+        pooled = (weights * feats).sum(dim=(2, 3)) / weights.sum(dim=(2, 3)).clamp(min=1e-6)
+        return torch.nn.functional.normalize(pooled, dim=1) * (weights.sum(dim=(2, 3)) > 0)
 
 
 def mask_boxes(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -349,12 +380,11 @@ def mask_boxes(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(nonempty[:, None], boxes, torch.zeros_like(boxes)), nonempty
 
 
-def pairwise_mask_iou(masks: torch.Tensor, max_side: int = 256) -> torch.Tensor:
-    """(N,N) IoU of boolean masks (N,H,W), on their device, from a grid of at most `max_side`
-    pixels a side: enough to tell two tracks on one object from neighbours, cheap at 1080p."""
-    step = max(1, max(masks.shape[-2:]) // max_side)
-    flat = masks[:, ::step, ::step].flatten(1).float()
-    with torch.autocast(masks.device.type, enabled=False):  # exact pixel counts, not bfloat16
+def pairwise_mask_iou(grid: torch.Tensor) -> torch.Tensor:
+    """(N,N) IoU of boolean grid masks (N,h,w) on their device: enough to tell two tracks on one
+    object from neighbours, cheap at 1080p."""
+    flat = grid.flatten(1).float()
+    with torch.autocast(grid.device.type, enabled=False):  # exact pixel counts, not bfloat16
         inter = flat @ flat.T
     area = flat.sum(dim=1)
     union = area[:, None] + area[None, :] - inter
@@ -381,13 +411,18 @@ class StreamingSAM2:
     """
 
     def __init__(
-        self, predictor: SAM2StreamingPredictor, max_frames: int | None = None, offload_state_to_cpu: bool = False
+        self,
+        predictor: SAM2StreamingPredictor,
+        max_frames: int | None = None,
+        offload_state_to_cpu: bool = False,
+        max_cond_frames: int | None = DEFAULT_MAX_COND_FRAMES,
     ) -> None:
         self.predictor = predictor
         self.device: torch.device = predictor.device
         self.max_frames = max_frames
+        self.max_cond_frames = max_cond_frames
         self.offload_state_to_cpu = offload_state_to_cpu
-        self._state = predictor.init_stream(offload_state_to_cpu=offload_state_to_cpu, max_frames=max_frames)
+        self.reset()
 
     @property
     def obj_ids(self) -> list[int]:
@@ -396,7 +431,9 @@ class StreamingSAM2:
     def reset(self) -> None:
         """Forget everything: a new video starts."""
         self._state = self.predictor.init_stream(
-            offload_state_to_cpu=self.offload_state_to_cpu, max_frames=self.max_frames
+            offload_state_to_cpu=self.offload_state_to_cpu,
+            max_frames=self.max_frames,
+            max_cond_frames=self.max_cond_frames,
         )
 
     def track(self, rgb: np.ndarray, with_masks: bool = False) -> TrackedMasks:
@@ -406,11 +443,15 @@ class StreamingSAM2:
             _, obj_ids, logits, scores = self.predictor.track(self._state)
             return self._results(obj_ids, logits, scores, with_masks)
 
-    def add_objects(self, boxes: Mapping[int, np.ndarray], with_masks: bool = False) -> TrackedMasks:
+    def add_objects(
+        self, boxes: Mapping[int, np.ndarray], with_masks: bool = False, durable: bool = False
+    ) -> TrackedMasks:
         """Box prompts (pixel-edge xyxy) on the frame last passed to `track`; results for these ids.
 
-        A new id starts a track on this frame (an initial conditioning frame); an existing id is
-        re-anchored durably (its output on this frame is replaced by the box's).
+        A new id starts a track on this frame (an initial conditioning frame). An existing id gets
+        SAM 2's own correction: the box refines this frame's mask, which becomes an ordinary memory,
+        so re-anchoring adds nothing that every later frame must attend to. `durable` makes it a
+        conditioning frame instead (kept up to `max_cond_frames` per object).
         """
         if self._state["stream"].t < 0:
             raise RuntimeError("add_objects() prompts the current frame: call track() first")
@@ -419,7 +460,9 @@ class StreamingSAM2:
         with self._compute():
             for obj_id, box in boxes.items():
                 known = obj_id in self._state["obj_id_to_idx"]
-                _, obj_ids, logits, scores = self.predictor.add_box(self._state, int(obj_id), box, reinit=known)
+                _, obj_ids, logits, scores = self.predictor.add_box(
+                    self._state, int(obj_id), box, reinit=known and durable
+                )
             rows = [obj_ids.index(int(obj_id)) for obj_id in boxes]
             return self._results([int(i) for i in boxes], logits[rows], scores[rows], with_masks)
 
@@ -450,13 +493,29 @@ class StreamingSAM2:
         presence = scores.reshape(-1).float()
         visible = (presence > 0) & nonempty
         boxes = torch.where(visible[:, None], boxes, torch.zeros_like(boxes))
-        overlap = pairwise_mask_iou(masks)
-        packed = torch.cat([boxes, presence[:, None], visible[:, None].float(), overlap], dim=1).cpu().numpy()
+        step = max(1, max(masks.shape[-2:]) // GRID_MAX_SIDE)
+        grid = masks[:, ::step, ::step]
+        overlap = pairwise_mask_iou(grid)
+        appearance = self._appearance(masks & visible[:, None, None])
+        packed = torch.cat([boxes, presence[:, None], visible[:, None].float(), overlap, appearance], dim=1)
+        packed = packed.cpu().numpy()
+        n = len(obj_ids)
         return TrackedMasks(
             obj_ids=list(obj_ids),
             boxes_xyxy=packed[:, :4].astype(np.float32),
             presence=packed[:, 4].astype(np.float32),
             visible=packed[:, 5] > 0,
             masks=masks.cpu().numpy() if with_masks else None,
-            mask_iou=packed[:, 6:].astype(np.float32),
+            mask_iou=packed[:, 6 : 6 + n].astype(np.float32),
+            grid=grid.cpu().numpy(),
+            grid_step=step,
+            appearance=packed[:, 6 + n :].astype(np.float32),
         )
+
+    def _appearance(self, masks: torch.Tensor) -> torch.Tensor:
+        """Image-encoder features of the current frame pooled under each mask (SAM 2's own features)."""
+        cached = self._state["cached_features"].get(self._state["stream"].t)
+        if cached is None:  # no model ran on this frame (nothing tracked)
+            return torch.zeros((len(masks), 0), device=masks.device)
+        _, backbone_out = cached
+        return pooled_appearance(backbone_out["vision_features"], masks)

@@ -17,9 +17,9 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol
 import numpy as np
 
 from . import __version__
-from .association import LostBuffer, LostTrack, Motion, assign, box_iou, reid_similarity
 from .config import TrackerConfig
 from .detectors.base import Detections, Detector
+from .identity import FrameViews, HeldFrames, IdentityManager, Reported, frame_views
 from .records import ObjectObservation, RecordBuilder, config_hash
 from .render import AnnotatedVideoWriter
 from .sam2_stream import TrackedMasks
@@ -29,7 +29,11 @@ logger = logging.getLogger(__name__)
 
 
 class Segmenter(Protocol):
-    """What the tracker needs from SAM 2 (implemented by `sam2_stream.StreamingSAM2`)."""
+    """What the tracker needs from SAM 2 (implemented by `sam2_stream.StreamingSAM2`).
+
+    Results may carry a mask grid and appearance vectors (`TrackedMasks.grid`, `.appearance`);
+    the tracker derives them from boxes and pixels when a segmenter gives none.
+    """
 
     device: object
 
@@ -40,21 +44,6 @@ class Segmenter(Protocol):
     def add_objects(self, boxes: Mapping[int, np.ndarray], with_masks: bool = False) -> TrackedMasks: ...
 
     def remove(self, obj_id: int) -> None: ...
-
-
-@dataclass
-class Track:
-    """A live track: an id SAM 2 is following."""
-
-    obj_id: int
-    label: str
-    score: float
-    motion: Motion
-    absent_frames: int = 0
-
-    def observe(self, box: np.ndarray, at: int) -> None:
-        self.motion.observe(box, at)
-        self.absent_frames = 0
 
 
 @dataclass
@@ -70,42 +59,6 @@ class _ScheduledFrame:
     frame: Frame
     detections: Detections | None = None
     wants_detection: bool = False
-
-
-@dataclass
-class _ObjectView:
-    """One object's state on the current frame, merged from track() and add_objects()."""
-
-    box: np.ndarray
-    presence: float
-    visible: bool
-    mask: np.ndarray | None = None
-
-
-class _Identities:
-    """Per-video identity state; a fresh one for every video, so nothing leaks between videos."""
-
-    def __init__(self, config: TrackerConfig) -> None:
-        self.live: dict[int, Track] = {}
-        self.lost = LostBuffer(config.lost_window)
-        self.next_id = 0
-
-    def new_id(self) -> int:
-        obj_id = self.next_id
-        self.next_id += 1
-        return obj_id
-
-
-def _views(result: TrackedMasks) -> dict[int, _ObjectView]:
-    return {
-        obj_id: _ObjectView(
-            result.boxes_xyxy[i],
-            float(result.presence[i]),
-            bool(result.visible[i]),
-            None if result.masks is None else result.masks[i],
-        )
-        for i, obj_id in enumerate(result.obj_ids)
-    }
 
 
 class VideoTracker:
@@ -145,26 +98,37 @@ class VideoTracker:
         cfg = self.config
         start = time.perf_counter()
         timing = _Timing()
-        ids = _Identities(cfg)
         self.segmenter.reset()
         with VideoReader(video_path, fps=cfg.fps) as reader:
             info = reader.info
+            ids = IdentityManager(cfg.identity, info.height, info.width)
+            held = HeldFrames()
             builder = RecordBuilder(video_path, text_prompt, info, group_by=cfg.group_by, save_masks=cfg.save_masks)
             writer = (
                 AnnotatedVideoWriter(output_video, info.width, info.height, self._render_fps(info))
                 if output_video is not None
                 else None
             )
-            try:
-                for item in self._schedule(reader, text_prompt, timing):
-                    observations = self._step(ids, item, timing, want_masks=cfg.save_masks or writer is not None)
+
+            def report(everything: bool = False) -> None:
+                for item, objects in held.release(everything):
+                    observations = [_observation(r) for r in objects]
                     builder.add_frame(item.frame.index, item.frame.time_s, observations)
                     if writer is not None:
                         t0 = time.perf_counter()
                         writer.write(item.frame.rgb, observations)
                         timing.render += time.perf_counter() - t0
-                    if on_frame is not None:
+
+            try:
+                for item in self._schedule(reader, text_prompt, timing):
+                    entries = self._step(ids, item, timing, want_masks=cfg.save_masks or writer is not None)
+                    held.push(item if writer is not None else _without_pixels(item), entries)
+                    report()
+                    if on_frame is not None:  # processed, even while its output waits on identity decisions
                         on_frame(item.counter + 1, reader.expected_frames)
+                ids.finish()
+                self._remove(ids)
+                report(everything=True)
             finally:
                 self.segmenter.reset()
                 if writer is not None:
@@ -186,7 +150,10 @@ class VideoTracker:
             },
         }
         return builder.build(
-            stats=stats, meta=self.meta(), output_video=str(output_video) if output_video is not None else None
+            stats=stats,
+            meta=self.meta(),
+            output_video=str(output_video) if output_video is not None else None,
+            labels=ids.final_labels(),
         )
 
     def meta(self) -> dict:
@@ -234,124 +201,42 @@ class VideoTracker:
                 return
             yield buffer.popleft()
 
-    def _step(self, ids: _Identities, item: _ScheduledFrame, timing: _Timing, want_masks: bool) -> list[ObjectObservation]:
-        """Propagate, update lifecycles, associate detections, and return what is visible."""
+    def _step(
+        self, ids: IdentityManager, item: _ScheduledFrame, timing: _Timing, want_masks: bool
+    ) -> list[tuple]:
+        """Propagate, update identities, prompt SAM 2; return (track, view) of what is visible."""
+        rgb, t = item.frame.rgb, item.frame.time_s
         t0 = time.perf_counter()
-        tracked = self.segmenter.track(item.frame.rgb, with_masks=want_masks)
+        views = frame_views(self.segmenter.track(rgb, with_masks=want_masks), rgb)
         timing.track += time.perf_counter() - t0
-        views = _views(tracked)
-        self._drop_duplicates(ids, tracked, views)
-        self._update_lifecycles(ids, views, item.counter)
+        prompts = ids.observe(views, t)
         if item.detections is not None:
-            height, width = item.frame.rgb.shape[:2]
-            prompts = self._associate(ids, views, item.detections, float(np.hypot(width, height)), item.counter)
-            if prompts:
-                t0 = time.perf_counter()
-                prompted = self.segmenter.add_objects(prompts, with_masks=want_masks)
-                timing.track += time.perf_counter() - t0
-                for obj_id, view in _views(prompted).items():
-                    views[obj_id] = view
-                    if view.visible:
-                        ids.live[obj_id].observe(view.box, item.counter)
-        ids.lost.expire(item.counter)
-        observations = []
-        for obj_id in sorted(views):
-            view = views[obj_id]
-            track = ids.live.get(obj_id)
-            if track is None or not view.visible:
-                continue
-            observations.append(
-                ObjectObservation(obj_id, track.label, track.score, view.box, presence=view.presence, mask=view.mask)
-            )
-        return observations
+            ids.associate(item.detections, views, t, prompts)
+        if prompts:
+            t0 = time.perf_counter()
+            answer = self.segmenter.add_objects(prompts.boxes(), with_masks=want_masks)
+            timing.track += time.perf_counter() - t0
+            prompted = frame_views(answer, rgb)
+            views.objects.update(prompted.objects)
+            ids.prompted(prompted, prompts, t)
+        ids.decide(t, detection_frame=item.detections is not None)
+        entries = ids.reportable(views)
+        self._remove(ids)
+        return entries
 
-    def _drop_duplicates(self, ids: _Identities, tracked: TrackedMasks, views: dict[int, _ObjectView]) -> None:
-        """Two tracks collapsed onto one object: keep the older id, retire the younger."""
-        if tracked.mask_iou is None or len(tracked.obj_ids) < 2:
-            return
-        order = np.argsort(tracked.obj_ids)
-        dropped: set[int] = set()
-        for a_pos, a in enumerate(order):
-            id_a = tracked.obj_ids[a]
-            if id_a in dropped or not tracked.visible[a]:
-                continue
-            for b in order[a_pos + 1 :]:
-                id_b = tracked.obj_ids[b]
-                if id_b not in dropped and tracked.visible[b] and tracked.mask_iou[a, b] >= self.config.duplicate_iou:
-                    dropped.add(id_b)
-        for obj_id in dropped:
-            logger.debug("track %d duplicates an older track; dropped", obj_id)
-            self.segmenter.remove(obj_id)
-            ids.live.pop(obj_id, None)
-            views.pop(obj_id, None)
+    def _remove(self, ids: IdentityManager) -> None:
+        for sam_id in ids.take_removals():
+            self.segmenter.remove(sam_id)
 
-    def _update_lifecycles(self, ids: _Identities, views: dict[int, _ObjectView], counter: int) -> None:
-        """Absent for `max_lost` processed frames: leave SAM 2, wait in the lost buffer."""
-        for obj_id, view in list(views.items()):
-            track = ids.live[obj_id]
-            if view.visible:
-                track.observe(view.box, counter)
-                continue
-            track.absent_frames += 1
-            if track.absent_frames >= self.config.max_lost:
-                self.segmenter.remove(obj_id)
-                del ids.live[obj_id]
-                views.pop(obj_id)
-                ids.lost.add(LostTrack(obj_id, track.label, track.score, track.motion, counter))
 
-    def _associate(
-        self,
-        ids: _Identities,
-        views: dict[int, _ObjectView],
-        dets: Detections,
-        frame_diagonal: float,
-        counter: int,
-    ) -> dict[int, np.ndarray]:
-        """Match detections to tracks one-to-one; return the box prompts to give SAM 2.
+def _observation(reported: Reported) -> ObjectObservation:
+    view = reported.view
+    return ObjectObservation(
+        reported.out_id, reported.label, reported.score, view.box, presence=view.presence, mask=view.mask
+    )
 
-        1. visible tracks by IoU (re-anchor when drifted);
-        2. detections that a visible track already covers are duplicates: ignored;
-        3. absent live tracks and recently lost tracks of the same label (re-identification);
-        4. anything left starts a new track with a new id.
-        """
-        cfg = self.config
-        prompts: dict[int, np.ndarray] = {}
-        if len(dets) == 0:
-            return prompts
-        visible_ids = [i for i, v in views.items() if v.visible]
-        visible_boxes = np.array([views[i].box for i in visible_ids]).reshape(-1, 4)
-        iou = box_iou(dets.boxes_xyxy, visible_boxes)
-        first = assign(iou, cfg.match_iou)
-        for d, c in first.pairs:
-            track = ids.live[visible_ids[c]]
-            track.score = float(dets.scores[d])
-            if iou[d, c] < cfg.reanchor_iou:
-                prompts[track.obj_id] = dets.boxes_xyxy[d]
-        rest = [d for d in first.unmatched_rows if not (iou.shape[1] and iou[d].max() >= cfg.match_iou)]
-        if not rest:
-            return prompts
 
-        absent = [t for t in ids.live.values() if t.obj_id not in visible_ids]
-        lost = list(ids.lost)
-        cand_ids = [t.obj_id for t in absent] + [t.obj_id for t in lost]
-        cand_boxes = np.array([t.motion.predict(counter) for t in (*absent, *lost)]).reshape(-1, 4)
-        cand_labels = [t.label for t in absent] + [t.label for t in lost]
-        rest_dets = dets.select(rest)
-        sim = reid_similarity(
-            rest_dets.boxes_xyxy, rest_dets.labels, cand_boxes, cand_labels, cfg.reid_distance * frame_diagonal
-        )
-        second = assign(sim, 1e-6)
-        for d, c in second.pairs:
-            obj_id = cand_ids[c]
-            if obj_id not in ids.live:  # back from the lost buffer with its old id
-                old = ids.lost.pop(obj_id)
-                ids.live[obj_id] = Track(obj_id, old.label, old.score, old.motion)
-            ids.live[obj_id].score = float(rest_dets.scores[d])
-            prompts[obj_id] = rest_dets.boxes_xyxy[d]
-        for d in second.unmatched_rows:
-            obj_id = ids.new_id()
-            box = rest_dets.boxes_xyxy[d]
-            ids.live[obj_id] = Track(obj_id, rest_dets.labels[d], float(rest_dets.scores[d]), Motion(box, counter))
-            prompts[obj_id] = rest_dets.boxes_xyxy[d]
-        return prompts
-
+def _without_pixels(item: _ScheduledFrame) -> _ScheduledFrame:
+    """The frame's numbers without its image, for frames held only for the record."""
+    frame = Frame(item.frame.index, item.frame.time_s, None)
+    return _ScheduledFrame(item.counter, frame)

@@ -132,7 +132,7 @@ class Engine:
         start = time.perf_counter()
         m = self.run.models
         predictor = build_sam2_streaming(m.sam_type, m.model_path, m.sam_config, self.device)
-        segmenter = StreamingSAM2(predictor, max_frames=m.max_frames)
+        segmenter = StreamingSAM2(predictor, max_frames=m.max_frames, max_cond_frames=m.max_cond_frames)
         detector = build_detector(m.detector, self.device)
         self.tracker = VideoTracker(detector, segmenter, self.run.tracker, self.run.settings())
         self.model_loads += 1

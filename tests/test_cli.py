@@ -2,7 +2,7 @@
 
 import pytest
 
-from lang_sam_tracker.cli import build_parser
+from lang_sam_tracker.cli import build_parser, run_config_from_args
 
 BASE = ["--video_list", "l.txt", "--text_prompt", "car", "--output_jsonl", "r.jsonl"]
 
@@ -10,7 +10,9 @@ BASE = ["--video_list", "l.txt", "--text_prompt", "car", "--output_jsonl", "r.js
 @pytest.mark.parametrize(
     "flag, value",
     [
-        ("--match_iou", "1.5"),
+        ("--match_threshold", "1.5"),
+        ("--min_hits", "0"),
+        ("--retire_after", "-1"),
         ("--duplicate_iou", "0"),
         ("--detection_frequency", "0"),
         ("--fps", "-1"),
@@ -28,8 +30,9 @@ def test_out_of_range_flags_are_usage_errors(flag, value, capsys):
 
 
 def test_defaults_come_from_the_tracker_config():
-    from lang_sam_tracker.tracker import TrackerConfig
+    from lang_sam_tracker.identity import IdentityConfig
 
     args = build_parser(False).parse_args(BASE)
-    assert args.max_lost == TrackerConfig.max_lost and args.lost_window == TrackerConfig.lost_window
+    assert args.min_hits == IdentityConfig.min_hits and args.lost_window == IdentityConfig.lost_window
+    assert run_config_from_args(args).tracker.identity == IdentityConfig()
     assert not hasattr(args, "gpu_ids")  # multi-GPU flags only on the multiprocess script

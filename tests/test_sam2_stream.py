@@ -262,19 +262,47 @@ def test_state_and_rss_stay_flat_over_2000_frames(small_predictor):
 
 
 def test_max_frames_bounds_conditioning_frames(small_predictor):
-    """Re-anchoring every other frame: all kept without a horizon, the horizon's worth with one."""
+    """Durable re-anchoring every other frame: all kept without a horizon, the horizon's worth with one."""
     scene = Scene(30, height=64, width=64)
     counts = {}
     for max_frames in (None, 6):
-        segmenter = StreamingSAM2(small_predictor, max_frames=max_frames)
+        segmenter = StreamingSAM2(small_predictor, max_frames=max_frames, max_cond_frames=None)
         for t in range(scene.n_frames):
             segmenter.track(scene.frame(t))
             if t % 2 == 0:
-                segmenter.add_objects({7: scene.box(1, t)})
+                segmenter.add_objects({7: scene.box(1, t)}, durable=True)
         segmenter.track(scene.frame(0))  # finalises the last prompt
         counts[max_frames] = segmenter.stats()["cond"]
     assert counts[None] == 15
     assert counts[6] == 3  # frames 24, 26, 28: within 6 frames of frame 30
+
+
+@pytest.mark.parametrize("durable, cap, expected", [(False, None, 1), (True, 4, 4), (True, 2, 2)])
+def test_corrections_add_no_conditioning_frames_and_the_cap_holds(small_predictor, durable, cap, expected):
+    """The tracker's re-anchoring is SAM 2's correction (an ordinary memory); durable ones are capped per object."""
+    scene = Scene(20, height=64, width=64)
+    segmenter = StreamingSAM2(small_predictor, max_cond_frames=cap)
+    for t in range(scene.n_frames):
+        segmenter.track(scene.frame(t))
+        if t % 2 == 0:
+            segmenter.add_objects({7: scene.box(1, t)}, durable=durable)
+    segmenter.track(scene.frame(0))
+    assert segmenter.stats()["cond"] == expected
+
+
+def test_results_carry_a_mask_grid_and_sam2_appearance(small_predictor):
+    """Appearance: image-encoder features pooled under each mask, unit length; the grid samples the mask."""
+    scene = Scene(3, height=64, width=96)
+    segmenter = StreamingSAM2(small_predictor)
+    segmenter.track(scene.frame(0))
+    added = segmenter.add_objects({1: scene.box(1, 0), 2: scene.box(2, 0)}, with_masks=True)
+    result = segmenter.track(scene.frame(1), with_masks=True)
+    for res in (added, result):
+        assert res.grid.shape == (2, 64, 96) and res.grid_step == 1
+        assert np.array_equal(res.grid, res.masks)
+        assert res.appearance.shape[0] == 2 and res.appearance.shape[1] > 0
+        norms = np.linalg.norm(res.appearance, axis=1)
+        assert np.allclose(norms[res.visible], 1.0, atol=1e-4) and np.all(norms[~res.visible] == 0)
 
 
 # --- removal -------------------------------------------------------------------------------------

@@ -218,7 +218,7 @@ def test_help_and_usage_errors_are_fast_and_import_no_models(tmp_path, subproces
     probe = ("import runpy, sys; sys.argv = [sys.argv[1], *sys.argv[2:]]\n"
              "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
              "except SystemExit as e:\n    code = e.code\n"
-             "heavy = sorted(m for m in ('torch', 'transformers', 'sam2', 'cv2', 'av') if m in sys.modules)\n"
+             "heavy = sorted(m for m in ('torch', 'transformers', 'sam2') if m in sys.modules)\n"
              "print('HEAVY', heavy, file=sys.stderr); sys.exit(code)\n")
     usage = ["--video_list", str(tmp_path / "l.txt"), "--text_prompt", " . ", "--output_jsonl", str(tmp_path / "r.jsonl")]
     (tmp_path / "l.txt").write_text("a.mp4\n")

@@ -1,62 +1,49 @@
-"""Identity management on synthetic scenes with exact ground truth (scripted detector and segmenter)."""
+"""Identity management on synthetic scenes with exact ground truth, with doubles as bad as the real
+models (`lang_sam_tracker.testing.doubles`: misses, jitter, false positives, full-extent boxes,
+label confusion, SAM 2 following background, drift, specks), scored with motmetrics."""
 
 from __future__ import annotations
 
-import motmetrics as mm
 import numpy as np
 import pytest
 
-from lang_sam_tracker.association import assign, box_iou
+from lang_sam_tracker.identity.geometry import assign, box_iou, mask_coverage, speckless_box
 from lang_sam_tracker.records import validate_record
-from lang_sam_tracker.testing import scenes
+from lang_sam_tracker.testing import identity_scenes, scenes
 from lang_sam_tracker.tracker import TrackerConfig, VideoTracker
 
-from doubles import ScriptedDetector, ScriptedSegmenter
+from doubles import DetectorFaults, NoisyDetector, SegmenterFaults, StickySegmenter
+from scoring import first_frames, score
+
+LABELS = ("car", "person")
 
 
-def run_scene(tmp_path, scene, config=None, misses=(), false_positives=None, name="scene.mp4"):
+def run_scene(tmp_path, scene, config=None, seed=0, faults=None, seg_faults=None, misses=(), false_positives=None, relabel=None):
     config = config or TrackerConfig()
-    path = scenes.write_video(scene, tmp_path / name)
-    detector = ScriptedDetector(scene, config.detection_frequency, set(misses), false_positives)
-    segmenter = ScriptedSegmenter(scene)
+    path = tmp_path / f"{scene.name}.mp4"
+    if not path.exists():
+        scenes.write_video(scene, path)
+    detector = NoisyDetector(
+        scene, config.detection_frequency, faults, LABELS, seed=seed, misses=set(misses), false_positives=false_positives
+    )
+    if relabel:
+        detector.relabel = relabel
+    segmenter = StickySegmenter(scene, seg_faults, seed=seed)
     tracker = VideoTracker(detector, segmenter, config, {"detection_frequency": config.detection_frequency})
     record = tracker.process(str(path), "car . person")
     validate_record(record)
     return record, segmenter, detector
 
 
-def id_metrics(scene, record):
-    """IDF1 and id switches from motmetrics, matching at IoU >= 0.5."""
-    acc = mm.MOTAccumulator(auto_id=False)
+def frames_of(record) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
     for frame in record["frames"]:
-        i = frame["frame_idx"]
-        truth = scenes.ground_truth(scene, i)
-        gt_ids = [g for g, _, _ in truth]
-        gt_boxes = np.array([b for _, _, b in truth], float).reshape(-1, 4)
-        hyp_ids = [o["obj_id"] for o in frame["objects"]]
-        hyp_boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (o["bbox"] for o in frame["objects"])], float)
-        # motmetrics' own iou_matrix uses np.asfarray, gone in NumPy 2: same distance, computed here.
-        dist = 1.0 - box_iou(gt_boxes, hyp_boxes.reshape(-1, 4))
-        dist[dist > 0.5] = np.nan
-        acc.update(gt_ids, hyp_ids, dist, frameid=i)
-    summary = mm.metrics.create().compute(acc, metrics=["idf1", "num_switches", "num_frames"], name="x")
-    return float(summary["idf1"].iloc[0]), int(summary["num_switches"].iloc[0])
-
-
-def ids_per_gt(scene, record):
-    """gt_id -> set of obj_ids that covered it (IoU >= 0.5) over the whole video."""
-    out: dict[int, set[int]] = {}
-    for frame in record["frames"]:
-        truth = scenes.ground_truth(scene, frame["frame_idx"])
-        for gt_id, _, gt_box in truth:
-            for o in frame["objects"]:
-                x, y, w, h = o["bbox"]
-                if box_iou(np.array([gt_box]), np.array([[x, y, x + w, y + h]]))[0, 0] >= 0.5:
-                    out.setdefault(gt_id, set()).add(o["obj_id"])
+        for o in frame["objects"]:
+            out.setdefault(o["obj_id"], []).append(frame["frame_idx"])
     return out
 
 
-# ----------------------------------------------------------------- association primitives
+# ----------------------------------------------------------------- geometry
 def test_assign_is_one_to_one_and_gated():
     sim = np.array([[0.9, 0.8], [0.85, 0.1], [0.05, 0.02]])
     result = assign(sim, 0.3)
@@ -72,127 +59,235 @@ def test_box_iou_edges():
     assert box_iou(a, np.array([[0, 0, 0, 0]]))[0, 0] == 0.0
 
 
-# ----------------------------------------------------------------- must-show scenarios
+@pytest.mark.parametrize("step", [1, 2])
+def test_mask_coverage_tells_the_same_object_from_a_neighbour(step):
+    """Full-extent box of a half-hidden object: its own mask lies inside the box; the neighbour's does not."""
+    mask = np.zeros((2, 40, 60), bool)
+    mask[0, 10:30, 10:20] = True  # the visible half of the object behind
+    mask[1, 10:30, 20:40] = True  # the one in front, covering the other half
+    full_extent = np.array([[10, 10, 30, 30]])
+    cov = mask_coverage(full_extent, mask[:, ::step, ::step], step)
+    assert cov.of_mask[0, 0] == pytest.approx(1.0) and cov.of_box[0, 0] == pytest.approx(0.5, abs=0.05)
+    assert cov.of_mask[0, 1] == pytest.approx(0.5, abs=0.05)
+    score_same, score_neighbour = cov.match_score()[0]
+    assert score_same > 0.6 > 0.4 > score_neighbour
+
+
+def test_speckless_box_drops_stray_blobs_only():
+    mask = np.zeros((50, 80), bool)
+    mask[10:30, 10:30] = True
+    mask[45:47, 70:72] = True  # a speck
+    full = np.array([10, 10, 72, 47], np.float32)
+    assert speckless_box(full, mask, 1).tolist() == [10, 10, 30, 30]
+    mask[10:30, 40:55] = True  # a second large part (a person split by a pole) stays
+    assert speckless_box(full, mask, 1).tolist() == [10, 10, 55, 30]
+
+
+# ----------------------------------------------------------------- the doubles are really bad
+def test_doubles_misbehave_as_the_real_models_do():
+    scene = identity_scenes.half_hidden()
+    detector = NoisyDetector(scene, faults=DetectorFaults(false_positive_rate=0.3), labels=LABELS, seed=0)
+    dets = [detector.detect([None], "person")[0] for _ in range(60)]
+    counts = [sum(lb == "person" for lb in d.labels) for d in dets]
+    assert min(counts) < 2  # misses
+    assert any("car" in d.labels for d in dets)  # label confusion or clutter
+    assert detector.emitted_false  # one-frame false positives
+    behind = scenes.ground_truth(scene, 0)[0][2]  # visible box of the half-hidden one
+    assert any(box_iou(d.boxes_xyxy, np.array([behind])).max() < 0.7 for d in dets[:5])  # full-extent boxes
+    segmenter = StickySegmenter(scene, seed=0)
+    segmenter.track(np.zeros((scene.height, scene.width, 3), np.uint8))
+    ghost = segmenter.add_objects({7: np.array([130, 5, 150, 20])})  # background: followed anyway
+    assert ghost.visible[0]
+    for _ in range(80):
+        result = segmenter.track(np.zeros((scene.height, scene.width, 3), np.uint8))
+    assert result.visible[0] and segmenter.drifts == 0
+    segmenter.faults.drift_rate = 0.5
+    segmenter.add_objects({1: np.array(scenes.ground_truth(scene, 81)[0][2], np.float32)})
+    for _ in range(8):
+        segmenter.track(np.zeros((scene.height, scene.width, 3), np.uint8))
+    assert segmenter.drifts >= 1 and segmenter.bound[1].drifted_from[0] == 1  # slid onto the one in front
+
+
+# ----------------------------------------------------------------- lifecycle
 @pytest.mark.parametrize("frequency", [1, 5])
 def test_three_separated_movers_keep_their_ids(tmp_path, frequency):
     scene = scenes.three_movers(n_frames=90)
     record, _, _ = run_scene(tmp_path, scene, TrackerConfig(detection_frequency=frequency))
-    idf1, switches = id_metrics(scene, record)
-    assert switches == 0
-    assert idf1 == pytest.approx(1.0, abs=0.02)
+    s = score(scene, record)
+    assert s.switches == 0 and s.idf1 >= 0.97, s
     assert record["stats"]["num_objects"] == 3
     assert [f["frame_idx"] for f in record["frames"]] == list(range(90))
+    # Confirmation holds output back, then reports the frames since the first detection.
+    assert sorted(first_frames(record).values()) == [0, 0, 0]
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_object_entering_gets_a_new_id_on_its_first_detection(tmp_path, batch):
+def test_object_entering_gets_a_new_id_from_its_first_detection(tmp_path, batch):
     scene = scenes.enter_at(40)
-    record, _, detector = run_scene(tmp_path, scene, TrackerConfig(detect_batch_size=batch))
-    first_seen = {}
-    for frame in record["frames"]:
-        for o in frame["objects"]:
-            first_seen.setdefault(o["obj_id"], frame["frame_idx"])
-    assert sorted(first_seen.values()) == [0, 0, 40]
-    late = [i for i, f in first_seen.items() if f == 40][0]
-    assert late not in (i for i, f in first_seen.items() if f == 0)
+    config = TrackerConfig(detect_batch_size=batch)
+    record, _, detector = run_scene(tmp_path, scene, config, faults=DetectorFaults(miss_rate=0.0))
+    first = first_frames(record)
+    assert sorted(first.values()) == [0, 0, 40]
     assert detector.calls == (90 if batch == 1 else 30)
 
 
+def test_single_frame_false_positive_never_appears(tmp_path):
+    scene = scenes.three_movers(n_frames=40)
+    fp = {10: [("car", (60.0, 40.0, 70.0, 50.0))]}  # empty space between the lanes' objects at frame 10
+    record, segmenter, _ = run_scene(tmp_path, scene, faults=DetectorFaults(false_positive_rate=0.0), false_positives=fp)
+    assert record["stats"]["num_objects"] == 3
+    assert all(len(f["objects"]) == 3 for f in record["frames"])
+    # SAM 2 followed the background box for a few frames, then the candidate left it.
+    assert max(len(live) for live in segmenter.live_history[11:14]) == 4
+    assert all(len(live) == 3 for live in segmenter.live_history[16:])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_persistent_false_positive_is_never_reported_for_long(tmp_path, seed):
+    """A poster detected on a third of the frames: not confirmed, or retired; at most one spurious id."""
+    scene = scenes.three_movers(n_frames=300)
+    poster = DetectorFaults(persistent=(("person", (58.0, 34.0, 72.0, 60.0), 1 / 3),))
+    record, segmenter, _ = run_scene(tmp_path, scene, seed=seed, faults=poster)
+    s = score(scene, record)
+    assert len(s.spurious) <= 1, s
+    ghost_frames = sum(len(frames_of(record)[i]) for i in s.spurious)
+    assert ghost_frames <= 0.15 * scene.n_frames, ghost_frames
+    assert s.idf1 >= 0.9 and not s.merges, s
+
+
+def test_ghost_retired_when_the_detector_stops_confirming_it(tmp_path):
+    """A false box detected on 6 frames in a row is confirmed; SAM 2 follows the background for
+    ever; once no detection matches it for --retire_after seconds it leaves SAM 2."""
+    scene = scenes.three_movers(n_frames=240)
+    fp = {i: [("car", (60.0, 34.0, 72.0, 60.0))] for i in range(10, 16)}
+    config = TrackerConfig()
+    record, segmenter, _ = run_scene(tmp_path, scene, config, faults=DetectorFaults.perfect(), false_positives=fp)
+    ghost = [i for i, fs in frames_of(record).items() if fs[0] == 10]
+    assert len(ghost) == 1
+    last = frames_of(record)[ghost[0]][-1]
+    retire_frames = config.identity.retire_after * scene.fps
+    assert last <= 16 + retire_frames, last
+    assert all(len(live) == 3 for live in segmenter.live_history[last + 2 :])
+
+
+def test_objects_followed_stay_bounded_over_a_long_clip_with_periodic_false_positives(tmp_path):
+    """3,000 frames, a false box every 20 frames: SAM 2 follows at most real objects + 2."""
+    scene = identity_scenes.long_walk(n_frames=3000)
+    rng = np.random.default_rng(0)
+    fp = {}
+    for i in range(5, scene.n_frames, 20):
+        x, y = rng.uniform(0, 100), rng.uniform(0, 70)
+        fp[i] = [("car", (x, y, x + 20, y + 20))]
+    record, segmenter, _ = run_scene(tmp_path, scene, faults=DetectorFaults(false_positive_rate=0.0), false_positives=fp)
+    real = [len(scenes.ground_truth(scene, i)) for i in range(scene.n_frames)]
+    followed = [len(live) for live in segmenter.live_history]
+    assert max(f - r for f, r in zip(followed[1:], real)) <= 2
+    assert record["stats"]["num_objects"] == 2
+
+
 def test_object_that_leaves_and_returns_keeps_its_id(tmp_path):
+    """Gone mid-frame (occluded) for a third of a second: SAM 2 keeps it and re-finds it itself."""
     scene = scenes.leave_and_return(leave=30, back=40)
-    record, segmenter, _ = run_scene(tmp_path, scene, TrackerConfig(max_lost=3, lost_window=30))
-    per_gt = ids_per_gt(scene, record)
-    assert len(per_gt[0]) == 1 and len(per_gt[1]) == 1
-    assert per_gt[0] != per_gt[1]
-    gone_id = next(iter(per_gt[0]))
-    # While it was gone it really left SAM 2 (removed after max_lost), then came back with its id.
-    assert any(gone_id not in live for live in segmenter.live_history[33:40])
-    assert gone_id in segmenter.live_history[45]
+    record, segmenter, _ = run_scene(tmp_path, scene)
+    s = score(scene, record)
+    assert [len(s.ids_per_gt[g]) for g in (0, 1)] == [1, 1], s
+    gone_id = next(iter(s.ids_per_gt[0]))
+    assert all(len(live) == 2 for live in segmenter.live_history[30:40])  # still followed while away
+
+
+def test_object_lost_to_sam2_is_reidentified_by_appearance(tmp_path):
+    """Out of SAM 2 (max_absent 0.1 s), it comes back 50 frames later further on: same id."""
+    scene = scenes.leave_and_return(leave=20, back=70)
+    config = TrackerConfig(identity=TrackerConfig().identity.__class__(max_absent=0.1))
+    record, segmenter, _ = run_scene(tmp_path, scene, config)
+    s = score(scene, record)
+    assert len(s.ids_per_gt[0]) == 1, s
+    assert any(len(live) == 1 for live in segmenter.live_history[25:70])  # it really left SAM 2
 
 
 def test_returning_after_the_lost_window_gets_a_new_id(tmp_path):
     scene = scenes.leave_and_return(leave=20, back=60)
-    record, _, _ = run_scene(tmp_path, scene, TrackerConfig(max_lost=3, lost_window=10))
-    per_gt = ids_per_gt(scene, record)
-    assert len(per_gt[0]) == 2  # forgotten: a new id, and the old one is never reused
-    all_ids = [o["obj_id"] for f in record["frames"] for o in f["objects"]]
-    assert len(set(all_ids)) == 3
+    config = TrackerConfig(identity=TrackerConfig().identity.__class__(max_absent=0.1, lost_window=0.5))
+    record, _, _ = run_scene(tmp_path, scene, config)
+    s = score(scene, record)
+    assert len(s.ids_per_gt[0]) == 2  # forgotten: a new id, and the old one is never reused
+    assert len(frames_of(record)) == 3
 
 
-def test_one_frame_false_positive_is_gone_after_max_lost(tmp_path):
-    scene = scenes.three_movers(n_frames=40)
-    fp = {10: [("car", (60.0, 40.0, 70.0, 50.0))]}  # empty space between the lanes' objects at frame 10
-    config = TrackerConfig(max_lost=4)
-    record, segmenter, _ = run_scene(tmp_path, scene, config, false_positives=fp)
-    frames_by_id: dict[int, list[int]] = {}
-    for frame in record["frames"]:
-        for o in frame["objects"]:
-            frames_by_id.setdefault(o["obj_id"], []).append(frame["frame_idx"])
-    fp_ids = [i for i, fs in frames_by_id.items() if fs == [10]]
-    assert len(fp_ids) == 1
-    fp_id = fp_ids[0]
-    assert fp_id in segmenter.live_history[11]
-    # track() on frame 10 + max_lost sees it absent for the max_lost-th time and removes it.
-    assert all(fp_id not in live for live in segmenter.live_history[10 + config.max_lost + 1 :])
+def test_door_a_different_object_entering_where_one_left_gets_a_new_id(tmp_path):
+    scene = identity_scenes.door()
+    for seed in (0, 1):
+        record, _, _ = run_scene(tmp_path, scene, seed=seed)
+        s = score(scene, record)
+        a, b = s.ids_per_gt[0], s.ids_per_gt[1]
+        assert len(a) == 1 and len(b) == 1 and a != b, s  # B new; A back through the other edge: its old id
+        assert not s.merges and not s.spurious, s
 
 
-def test_missed_detections_do_not_break_tracks(tmp_path):
-    scene = scenes.three_movers(n_frames=60)
-    misses = {(i, g) for i in range(10, 50) for g in (0, 1) if i % 3}
-    record, _, _ = run_scene(tmp_path, scene, misses=misses)
-    idf1, switches = id_metrics(scene, record)
-    assert switches == 0 and idf1 > 0.98
+@pytest.mark.parametrize("frequency", [1, 5])
+def test_half_hidden_person_beside_a_tracked_one_gets_its_own_id(tmp_path, frequency):
+    scene = identity_scenes.half_hidden()
+    record, segmenter, _ = run_scene(tmp_path, scene, TrackerConfig(detection_frequency=frequency))
+    s = score(scene, record)
+    assert segmenter.drifts > 0  # SAM 2 slid between them; no id may follow it
+    assert len(s.ids_per_gt[0]) == 1 and len(s.ids_per_gt[1]) == 1 and not s.merges, s
+    assert s.idf1 >= 0.85, s
 
 
-def test_crossing_objects_idf1(tmp_path):
-    scene = scenes.crossing()
-    record, _, _ = run_scene(tmp_path, scene)
-    idf1, switches = id_metrics(scene, record)
-    assert idf1 >= 0.95, (idf1, switches)
+def test_half_hidden_without_drift_no_reanchoring_moves_an_id(tmp_path):
+    scene = identity_scenes.half_hidden()
+    seg_faults = SegmenterFaults(drift_rate=0.0)
+    record, _, _ = run_scene(tmp_path, scene, seg_faults=seg_faults)
+    s = score(scene, record)
+    assert s.idf1 >= 0.97 and s.switches == 0 and not s.merges, s
 
 
-def test_two_tracks_on_one_object_collapse_to_the_older_id(tmp_path):
+def test_first_frame_mislabel_is_corrected_by_the_vote(tmp_path):
     scene = scenes.three_movers(n_frames=30)
-    # A shifted duplicate of object 0 at frame 5 that NMS-free detectors could emit: it starts its own
-    # track, SAM 2 (here: the scripted segmenter) snaps it onto object 0, and the tracker drops it.
+    record, _, _ = run_scene(tmp_path, scene, faults=DetectorFaults(label_confusion=0.0), relabel={(0, 1): "car"})
+    labels = {o["obj_id"]: o["label"] for f in record["frames"] for o in f["objects"] if f["frame_idx"] == 0}
+    truth = {gt: label for gt, label, _ in scenes.ground_truth(scene, 0)}
+    assert sorted(labels.values()) == sorted(truth.values())  # "person" although its first box said "car"
+
+
+def test_two_tracks_on_one_object_collapse(tmp_path):
+    scene = scenes.three_movers(n_frames=30)
     truth = {g: b for g, _, b in scenes.ground_truth(scene, 5)}
     x0, y0, x1, y1 = truth[0]
-    dup = {5: [("car", (x0 + 3.0, y0 + 2.0, x1 + 12.0, y1 + 12.0))]}
-    record, _, _ = run_scene(tmp_path, scene, TrackerConfig(match_iou=0.7), false_positives=dup)
-    ids = {o["obj_id"] for f in record["frames"][7:] for o in f["objects"]}
-    assert len(ids) == 3
-    per_gt = ids_per_gt(scene, record)
-    assert min(per_gt[0]) in ids
+    dup = {5: [("car", (x0 + 3.0, y0 + 1.0, x1 + 6.0, y1 + 4.0))]}  # binds to object 0 as well
+    record, segmenter, _ = run_scene(tmp_path, scene, faults=DetectorFaults.perfect(), false_positives=dup)
+    assert record["stats"]["num_objects"] == 3
+    assert all(len(live) == 3 for live in segmenter.live_history[7:])
 
 
-def test_churn_keeps_live_objects_bounded(tmp_path):
+def test_churn_keeps_objects_followed_bounded(tmp_path):
     scene = scenes.churn(n_objects=40, max_visible=3)
-    config = TrackerConfig(max_lost=5)
-    record, segmenter, _ = run_scene(tmp_path, scene, config)
-    assert sorted(ids_per_gt(scene, record)) == list(range(40))  # every passer-by was tracked
-    for i, live in enumerate(segmenter.live_history):
-        recently_visible = {g for j in range(max(0, i - config.max_lost), i + 1) for g, _, _ in scenes.ground_truth(scene, j)}
-        assert len(live) <= len(recently_visible), (i, live)
-    assert max(len(live) for live in segmenter.live_history) <= 3 + 3
+    record, segmenter, _ = run_scene(tmp_path, scene)
+    s = score(scene, record)
+    assert sorted(s.ids_per_gt) == list(range(40))  # every passer-by was tracked
+    assert max(len(live) for live in segmenter.live_history) <= 3 + 3, max(len(live) for live in segmenter.live_history)
+    assert not s.merges
 
 
 def test_state_does_not_leak_between_videos(tmp_path):
     scene = scenes.three_movers(n_frames=20)
     path = scenes.write_video(scene, tmp_path / "a.mp4")
-    config = TrackerConfig()
-    segmenter = ScriptedSegmenter(scene)
-    tracker = VideoTracker(ScriptedDetector(scene), segmenter, config)
+    segmenter = StickySegmenter(scene, SegmenterFaults.perfect())
+    tracker = VideoTracker(NoisyDetector(scene, faults=DetectorFaults.perfect()), segmenter, TrackerConfig())
     first = tracker.process(str(path), "car")
-    tracker.detector = ScriptedDetector(scene)
+    tracker.detector = NoisyDetector(scene, faults=DetectorFaults.perfect())
     second = tracker.process(str(path), "car")
     assert first["frames"] == second["frames"]
     assert segmenter.obj_ids == []
 
 
-def test_reidentification_predicts_where_a_moving_object_went(tmp_path):
-    """Gone for 50 frames, the mover comes back ~58 px further on (beyond --reid_distance of where
-    it vanished): the constant-velocity prediction still gives it its old id."""
-    scene = scenes.leave_and_return(leave=20, back=70)
-    record, _, _ = run_scene(tmp_path, scene, TrackerConfig(max_lost=3, lost_window=60))
-    per_gt = ids_per_gt(scene, record)
-    assert len(per_gt[0]) == 1, per_gt
+# ----------------------------------------------------------------- the noisy scenes, scored
+@pytest.mark.parametrize("frequency", [1, 5])
+@pytest.mark.parametrize("name", sorted(identity_scenes.NOISY_SCENES))
+def test_noisy_scenes(tmp_path, name, frequency):
+    """Every behaviour of the doubles on: IDF1 >= 0.9, no id on two objects, <= 1 spurious id."""
+    scene = identity_scenes.NOISY_SCENES[name]()
+    for seed in (0, 1):
+        record, _, _ = run_scene(tmp_path, scene, TrackerConfig(detection_frequency=frequency), seed=seed)
+        s = score(scene, record)
+        assert s.idf1 >= 0.9 and not s.merges and len(s.spurious) <= 1, (seed, str(s))

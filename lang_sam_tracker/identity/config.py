@@ -1,0 +1,56 @@
+"""Identity settings (the tracking `--flags` of the same names). Durations are seconds of video."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class IdentityConfig:
+    # Confirmation: a candidate becomes an output identity after `min_hits` matched detections
+    # within its first `confirm_window` detection frames; otherwise it leaves SAM 2 without a trace.
+    min_hits: int = 3
+    confirm_window: int = 5
+    # Retirement: a confirmed track that SAM 2 calls visible but that detections matched on fewer
+    # than `min_hit_rate` of the detection frames of the last `retire_after` seconds (at least
+    # `min_opportunities` of them) is a ghost or has drifted: it leaves SAM 2. A ghost (it still
+    # looks as it did) is remembered for the rest of the video and not confirmed again.
+    retire_after: float = 4.0
+    min_hit_rate: float = 0.45
+    min_opportunities: int = 4
+    # Absence: an object SAM 2 no longer sees stays in SAM 2 this long (SAM 2 often re-finds it
+    # after an occlusion); one last seen at the frame border has left: `exit_absent` only.
+    max_absent: float = 3.0
+    exit_absent: float = 0.2
+    lost_window: float = 10.0  # a track that left SAM 2 stays re-identifiable this long
+    # Matching a detection to a visible track by its mask (of_mask * sqrt(of_box), see geometry).
+    match_threshold: float = 0.4
+    cover_fraction: float = 0.6  # an unmatched detection this much inside one track's mask is that track
+    # Re-anchoring (SAM 2's correction path): only an uncontested detection whose box the mask
+    # fills this poorly (box IoU), at most once per `reanchor_interval` seconds per object.
+    reanchor_iou: float = 0.3
+    reanchor_interval: float = 2.0
+    duplicate_iou: float = 0.8  # two tracks whose masks overlap this much are one object
+    # Re-identification: appearance cosine similarity at least `reid_similarity`, centre within a
+    # reach that grows by `reid_speed` object sizes per second gone; a runner-up within
+    # `reid_margin` of the best makes the match ambiguous: a new id instead of a guess.
+    reid_similarity: float = 0.8
+    reid_margin: float = 0.1
+    reid_speed: float = 3.0
+    # A new track that plainly (appearance halfway from reid_similarity to 1) continues an identity lost
+    # less than this long ago, or one SAM 2 lost or let drift, continues it at once.
+    quick_window: float = 2.0
+    # A visible track that no longer looks like itself (cosine to its appearance below this) has
+    # drifted onto something else: it is not reported there, and leaves after `drift_frames`.
+    drift_similarity: float = 0.35
+    drift_frames: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("min_hits", "confirm_window", "min_opportunities", "drift_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.min_hits > self.confirm_window:
+            raise ValueError(f"min_hits ({self.min_hits}) cannot exceed confirm_window ({self.confirm_window})")
+        for name in ("retire_after", "max_absent", "exit_absent", "lost_window", "reanchor_interval", "reid_speed", "quick_window"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 seconds")

@@ -1,0 +1,91 @@
+"""Scenes that test identities: doors, half-hidden people, crowds, posters. Exact ground truth.
+
+Each factory returns a `scenes.Scene`; `NOISY_SCENES` names the set the identity tests score with
+the bad-as-real doubles (`testing.doubles`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .scenes import Scene, SceneObject, crossing, enter_at, leave_and_return, three_movers
+
+RED, BLUE, GREEN, YELLOW, MAGENTA, CYAN = (
+    (230, 60, 50),
+    (70, 110, 240),
+    (60, 200, 80),
+    (240, 200, 40),
+    (200, 70, 220),
+    (40, 210, 220),
+)
+
+
+def door(n_frames: int = 200, width: int = 160, height: int = 96, fps: float = 30.0) -> Scene:
+    """A leaves through the right edge; B (same label, looks different) comes in there 6 frames
+    later and stays; A comes back through the left edge 4 s after it left.
+
+    gt 0 = A (present [0, 40) and [160, end)), gt 1 = B (present [46, end)).
+    """
+    w, h = 14, 36
+    y = height // 2 - h // 2
+    a = SceneObject(
+        0,
+        "person",
+        RED,
+        (w, h),
+        ((0, 60, y), (39, width - w // 2, y), (160, -w // 2, y + 6), (n_frames - 1, 40, y + 6)),
+        "person",
+        ((0, 40), (160, n_frames)),
+    )
+    b = SceneObject(1, "person", BLUE, (w, h), ((46, width - w // 2, y), (90, 95, y), (n_frames - 1, 95, y)), "person", ((46, n_frames),))
+    return Scene(width, height, fps, n_frames, (a, b), name="door")
+
+
+def half_hidden(n_frames: int = 90, width: int = 160, height: int = 96, fps: float = 30.0) -> Scene:
+    """Two people walking together; the one behind (gt 1) is about half hidden by the one in front (gt 0)."""
+    w, h = 18, 44
+    y = height // 2 - h // 2
+    behind = SceneObject(1, "person", BLUE, (w, h), ((0, 20 + w // 2, y - 4), (n_frames - 1, 110 + w // 2, y - 4)), "person")
+    front = SceneObject(0, "person", YELLOW, (w, h), ((0, 20, y), (n_frames - 1, 110, y)), "person")
+    return Scene(width, height, fps, n_frames, (behind, front), name="half_hidden")
+
+
+def crowd(n_people: int = 5, n_frames: int = 120, width: int = 192, height: int = 112, fps: float = 30.0, seed: int = 0) -> Scene:
+    """People walking across each other's paths in both directions, at different heights and speeds."""
+    rng = np.random.default_rng(seed)
+    colours = (RED, BLUE, GREEN, YELLOW, MAGENTA, CYAN)
+    objects = []
+    for k in range(n_people):
+        w, h = int(rng.integers(12, 18)), int(rng.integers(32, 44))
+        y = int(rng.integers(4, height - h - 4))
+        x0, x1 = 4, width - w - 4
+        if k % 2:
+            x0, x1 = x1, x0
+        start = int(rng.integers(0, n_frames // 4))
+        path = ((start, x0, y), (n_frames - 1, x1, y + int(rng.integers(-8, 9))))
+        objects.append(SceneObject(k, "person", colours[k % len(colours)], (w, h), path, "person", ((start, n_frames),)))
+    return Scene(width, height, fps, n_frames, tuple(objects), name=f"crowd_{seed}")
+
+
+def long_walk(n_frames: int = 3000, width: int = 128, height: int = 96, fps: float = 30.0) -> Scene:
+    """Two objects pacing back and forth in their lanes for a long clip (cost and flat-state checks)."""
+    base = three_movers(width, height, n_frames=60, fps=fps)
+    objects = []
+    for obj in base.objects[:2]:
+        (_, xa, y), (_, xb, _) = obj.waypoints
+        waypoints = tuple((f, xa if (f // 60) % 2 == 0 else xb, y) for f in range(0, n_frames, 60))
+        objects.append(SceneObject(obj.gt_id, obj.label, obj.color, obj.size, waypoints, obj.shape))
+    return Scene(width, height, fps, n_frames, tuple(objects), name="long_walk")
+
+
+NOISY_SCENES: dict[str, Callable[[], Scene]] = {
+    "three_movers": lambda: three_movers(n_frames=90),
+    "crossing": lambda: crossing(n_frames=90),
+    "enter_at": lambda: enter_at(40),
+    "leave_and_return": lambda: leave_and_return(leave=30, back=50),
+    "door": door,
+    "half_hidden": half_hidden,
+    "crowd": lambda: crowd(seed=1),
+}
