@@ -9,7 +9,9 @@
 3. 20 short videos through one worker (models loaded once) vs loading the models per video;
 4. (detect + track) / wall time per video, from the records' timing breakdown;
 5. the real multiprocess batch with 1 vs 2 CPU workers (threads per worker = cores / workers);
-6. the stock sam2.1_hiera_tiny architecture at its real 1024 input, random weights: 1 / 4 / 16 objects.
+6. the stock sam2.1_hiera_tiny architecture at its real 1024 input, random weights: 1 / 4 / 16 objects;
+7. peak RSS of the record path (spooled frames -> results line -> read back) with masks, 10 objects,
+   at 10,000 and 100,000 frames (fresh processes; `lang_sam_tracker.testing.long_record`).
 
 Every process uses one thread except the batch workers of 5. Measurements 1 and 2 run the real tiny
 SAM 2 but take boxes and visibility from the scene's ground truth (see `_common`), because random
@@ -77,6 +79,7 @@ class Sizes:
     stock_objects: tuple[int, ...] = (1, 4, 16)
     stock_frames: int = 1
     repeats: int = 2
+    record_frames: tuple[int, int] = (10_000, 100_000)
     identity_frames: int = 3000
 
 
@@ -91,6 +94,7 @@ SMOKE = Sizes(
     stock_objects=(1, 2),
     stock_frames=1,
     repeats=1,
+    record_frames=(200, 2000),
     identity_frames=200,
 )
 
@@ -162,12 +166,14 @@ def engine_run_config(
 ):
     """A worker's run settings: tiny SAM 2 + tiny HF Grounding DINO, 3 objects from the first frame.
 
-    Random weights need two settings to give a fixed workload: detection only on the first frame
-    (its random boxes would start new tracks on every detection frame), capped at 3 boxes, and
-    duplicate collapse off (random SAM 2 gives every object the same full-frame mask).
+    Random weights need these settings to give a fixed workload: detection only on the first frame
+    (its random boxes would start new tracks on every detection frame), capped at 3 boxes,
+    confirmed at once (random boxes are never re-detected), and duplicate collapse and drift checks
+    off (random SAM 2 gives every object the same full-frame mask and arbitrary features).
     """
     from lang_sam_tracker.config import ModelConfig, RunConfig
     from lang_sam_tracker.detectors import DetectorConfig
+    from lang_sam_tracker.identity import IdentityConfig
     from lang_sam_tracker.tracker import TrackerConfig
 
     return RunConfig(
@@ -181,7 +187,10 @@ def engine_run_config(
             max_frames=MAX_FRAMES,
             detector=DetectorConfig(model=models["grounding_dino_hf"], max_objects=3),
         ),
-        tracker=TrackerConfig(detection_frequency=frames_per_video, duplicate_iou=1.01),
+        tracker=TrackerConfig(
+            detection_frequency=frames_per_video,
+            identity=IdentityConfig(min_hits=1, duplicate_iou=1.01, drift_similarity=-1.0),
+        ),
         device="cpu",
         num_workers=num_workers,
         resume=False,
@@ -227,6 +236,7 @@ def child_main(spec: dict) -> dict:
         return _child_rss(spec["models"], Path(spec["video"]), spec["frames"])
     if spec["kind"] == "amortise":
         return _child_amortise(spec)
+
     raise ValueError(f"unknown child kind {spec['kind']!r}")
 
 
@@ -256,9 +266,11 @@ def _child_rss(models: dict[str, str], video: Path, n_frames: int) -> dict:
 
 def _child_amortise(spec: dict) -> dict:
     """Models once for all videos (this project's worker) or once per video (the seed's scripts)."""
+    from lang_sam_tracker import spool
     from lang_sam_tracker.worker import Engine, Slot, VideoTask
 
-    run = engine_run_config(spec["models"], Path("unused.txt"), Path("unused.jsonl"), spec["frames"])
+    work = Path(tempfile.mkdtemp(prefix="lst-amortise-"))
+    run = engine_run_config(spec["models"], work / "unused.txt", work / "unused.jsonl", spec["frames"])
     slot = Slot(index=0, gpu=None, threads=1)
     engine = None
     records = []
@@ -269,8 +281,11 @@ def _child_amortise(spec: dict) -> dict:
         result = engine.process(VideoTask(video, PROMPT))
         if not result.ok:
             raise RuntimeError(result.error)
+        spool.discard(result.record)  # only the stats are kept; the spooled frames are not written anywhere
         records.append(result.record["stats"])
-    return {"total_s": time.perf_counter() - start, "stats": records}
+    total = time.perf_counter() - start
+    shutil.rmtree(work, ignore_errors=True)
+    return {"total_s": total, "stats": records}
 
 
 # ------------------------------------------------------------------ the measurements
@@ -495,6 +510,41 @@ def measure_stock(env: Env) -> list[Row]:
     ]
 
 
+def measure_record_memory(env: Env) -> list[Row]:
+    short, long = env.sizes.record_frames
+    objects = 10
+    # Fresh interpreters that import only what the record path needs (no torch), both at once:
+    # peak RSS does not depend on timing.
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lang_sam_tracker.testing.long_record", "--frames", str(n), "--objects", str(objects),
+             "--work", str(env.work / f"record_{n}")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])},
+        )
+        for n in (short, long)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=CHILD_TIMEOUT_S)
+        if proc.returncode != 0:
+            raise RuntimeError(f"long_record failed (exit {proc.returncode}): {(err.strip().splitlines() or ['no output'])[-1]}")
+        results.append(json.loads(out.splitlines()[-1]))
+    a, b = results
+    ratio = b["peak_rss_mb"] / a["peak_rss_mb"]
+    env.notes.append(
+        f"7. {objects} objects with 8x8 masks on 9 frames in 10, no models: a {a['line_mb']:.0f} / {b['line_mb']:.0f} MiB "
+        f"results line, every frame read back and compared; the long run took {b['total_s']:.0f} s"
+    )
+    return [
+        Row(
+            f"7. Peak RSS, record path with masks: A {short} frames, B {long} frames",
+            f"{a['peak_rss_mb']:.0f} MiB",
+            f"{b['peak_rss_mb']:.0f} MiB",
+            ratio,
+            "<= 1.20",
+            ratio <= 1.20,
+        )
 def _followed(scene, config, false_positives=None) -> tuple[float, float, int]:
     """Mean real objects and mean SAM 2 objects per frame, and the worst excess, on the bad-as-real doubles."""
     from lang_sam_tracker.testing import scenes
@@ -559,6 +609,7 @@ MEASUREMENTS: dict[int, tuple[str, Callable[[Env], list[Row]]]] = {
     4: ("overhead", measure_overhead),
     5: ("worker scaling", measure_scaling),
     6: ("stock model sizes", measure_stock),
+    7: ("record memory vs video length", measure_record_memory),
     8: ("identities: objects followed", measure_identity),
 }
 

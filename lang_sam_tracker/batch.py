@@ -13,19 +13,22 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import signal
 import threading
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from . import spool
 from .config import RunConfig
-from .errors import UsageError
-from .jsonl import JsonlAppender, failures_path, load_done, move_aside, record_failure, resume_key
+from .errors import UsageError, one_line
+from .jsonl import JsonlAppender, failures_path, load_done, move_aside, record_failure
+from .keys import resume_key
 from .progress import SLOT_THREAD_PREFIX, BatchProgress, plural
 from .records import config_hash
 from .render import annotated_video_path
@@ -52,25 +55,40 @@ class Interrupted(BaseException):
 
 # ------------------------------------------------------------------ the video list
 def read_video_list(path: Path) -> list[str]:
-    """Paths in list order: blank lines and `#` comments skipped, CRLF tolerated, duplicates dropped."""
+    """Paths in list order: blank lines and `#` comments skipped, CRLF tolerated, and each file once
+    (listings of one file, relative or absolute, count as duplicates: `keys.resume_key`).
+
+    A line that is not UTF-8 text is a usage error naming the list and the line number.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"video list {path}: {exc.strerror or exc}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     videos: list[str] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     duplicates = 0
-    for raw in text.splitlines():
-        line = raw.strip()
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"video list {path}, line {lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                "save the list as UTF-8"
+            ) from None
+        if "\0" in line:
+            raise UsageError(f"video list {path}, line {lineno}: contains a NUL character, which no path can hold")
         if not line or line.startswith("#"):
             continue
-        if line in seen:
+        key = resume_key(line, "")
+        if key in seen:
             duplicates += 1
             continue
-        seen.add(line)
+        seen.add(key)
         videos.append(line)
     if duplicates:
-        logger.warning("%s lists %d duplicate path(s); each video is processed once", path, duplicates)
+        logger.warning("%s lists %d duplicate path(s) (the same file, as written or resolved); each video is processed once", path, duplicates)
     return videos
 
 
@@ -202,34 +220,45 @@ class InlineSlotRunner:
     """This process as the only worker (single-process script): models load once, here.
 
     Each video runs in a thread, so the parent's loop stays free to write progress lines and to
-    handle Ctrl-C exactly as with worker processes: drain first, stop at the next frame when the
-    drain time is up (`kill`).
+    handle Ctrl-C and --video_timeout exactly as with worker processes: drain first, then stop the
+    video at its next frame (`kill`). Any exception from a video becomes that video's failure.
     """
 
-    def __init__(self, slot: Slot, run: RunConfig, device: str, progress_queue) -> None:
+    def __init__(self, slot: Slot, run: RunConfig, device: str, progress_queue=None) -> None:
         self.slot = slot
         self.engine = Engine(run, slot, device)
         self.progress_queue = progress_queue
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
+        self._future: Future | None = None
 
     def submit(self, task: VideoTask) -> Future:
         future: Future = Future()
-        report = frame_reporter(self.progress_queue, self.slot, task.video_path)
+        self._future = future
+        report = frame_reporter(self.progress_queue, self.slot, task.video_path) if self.progress_queue is not None else None
         self._abort.clear()
 
-        def on_frame(done: int, total: int | None) -> None:
-            report(done, total)
+        def on_frame(done: int, total: int | None = None) -> None:
+            if report is not None:
+                report(done, total)
             if self._abort.is_set():
                 raise Interrupted()
 
         def run() -> None:
             try:
-                future.set_result(self.engine.process(task, on_frame=on_frame))
-            except BaseException as exc:  # Interrupted, or anything Engine.process does not turn into a result
-                future.set_exception(exc)
+                outcome: TaskResult | BaseException = self.engine.process(task, on_frame=on_frame)
+            except Exception as exc:  # the engine turns errors into results; anything that escapes is still this video's
+                logger.debug("%s failed outside the engine", task.video_path, exc_info=True)
+                outcome = TaskResult(task.video_path, error=f"{task.video_path}: {type(exc).__name__}: {one_line(exc)}")
+            except BaseException as exc:  # Interrupted
+                outcome = exc
+            with contextlib.suppress(InvalidStateError):  # kill() may have settled it already
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
-        # A daemon thread: a forced stop never waits for a model that is still loading.
+        # A daemon thread: a forced stop never waits for a model that is still loading, or a frame that hangs.
         self._thread = threading.Thread(target=run, name=SLOT_THREAD_PREFIX + self.slot.label, daemon=True)
         self._thread.start()
         return future
@@ -240,11 +269,21 @@ class InlineSlotRunner:
         self.engine = Engine(self.engine.run, self.slot, self.engine.device)
 
     def kill(self) -> None:
-        self._abort.set()  # the video stops at its next frame
+        """Stop the video at its next frame; its future settles now, so a frame that hangs holds nothing up."""
+        self._abort.set()
+        if self._future is not None:
+            with contextlib.suppress(InvalidStateError):
+                self._future.set_exception(Interrupted())
 
     def close(self) -> None:
-        if self._thread is not None:  # after kill(): gone at its next frame (a model still loading is left behind)
+        """Wait for the video's thread (after kill(): it ends at its next frame). One still stuck in a
+        frame (or a model load) after a few seconds is left behind with its engine: a fresh one takes over."""
+        if self._thread is not None:
             self._thread.join(timeout=5.0)
+            if self._thread.is_alive():
+                logger.warning("[%s] a video is stuck in a frame: continuing with freshly loaded models", self.slot.label)
+                self.engine = Engine(self.engine.run, self.slot, self.engine.device)
+            self._thread = None
 
 
 # ------------------------------------------------------------------ the run
@@ -295,7 +334,7 @@ class _StopFlag:
 
 
 def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> list[VideoTask]:
-    """Resume: drop videos already in the results file (same path and prompt)."""
+    """Resume: drop videos already in the results file (same resolved path and prompt, `keys`)."""
     out = run.output_jsonl
     if not run.resume:
         move_aside(out)  # says where the old results went
@@ -313,7 +352,7 @@ def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> l
                 mismatched += 1
             continue
         output_video = annotated_video_path(run.output_video_dir, video) if run.output_video_dir else None
-        tasks.append(VideoTask(video, run.text_prompt, str(output_video) if output_video else None))
+        tasks.append(VideoTask(video, run.text_prompt, str(output_video) if output_video else None, resolved_path=key[0]))
     if summary.skipped:
         logger.info("Resuming: %d of %s already done in %s", summary.skipped, plural(len(videos), "video"), out)
     if mismatched:
@@ -352,7 +391,8 @@ def run_batch(
                 logger.info("Nothing to do: %s already done", "the video is" if summary.total == 1 else f"all {summary.total} videos are")
             return summary
         runners = make_runners(lambda: stop.requested)
-        with JsonlAppender(run.output_jsonl) as results, BatchProgress(len(tasks), run.log_every_s) as progress:
+        shutil.rmtree(spool.spool_dir_for(run.output_jsonl), ignore_errors=True)  # left by a killed run
+        with JsonlAppender(run.output_jsonl, index=True) as results, BatchProgress(len(tasks), run.log_every_s) as progress:
             _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop, summary, drain_timeout_s)
     finally:
         forced = stop.requested or summary.fatal_error is not None
@@ -362,6 +402,7 @@ def run_batch(
             runner.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+        shutil.rmtree(spool.spool_dir_for(run.output_jsonl), ignore_errors=True)  # of videos not finished
         summary.interrupted_by = stop.signum
         summary.elapsed_s = time.monotonic() - start
     return summary
@@ -406,17 +447,18 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
                     logger.error("%s", outcome.error)
                     return
                 if outcome.ok:
-                    _write_success(results, outcome, label, summary, progress)
+                    _write_success(run, results, entry.task, outcome, label, summary, progress)
                 else:
                     _write_failure(run, entry.task, outcome.error or "unknown error", entry.task.attempt, label, summary, progress)
-                    if outcome.poisoned:
-                        logger.warning("[%s] CUDA context is broken: starting a fresh worker", label)
-                        entry.runner.restart()
+                if outcome.poisoned:
+                    logger.warning("[%s] CUDA context is broken: starting a fresh worker", label)
+                    entry.runner.restart()
                 idle.append(entry.runner)
                 continue
             if isinstance(outcome, Interrupted):  # stopped at a frame: by a signal, or by the watchdog (single process)
                 idle.append(entry.runner)
                 if entry.timed_out:
+                    entry.runner.close()  # its engine is reused only once the video has let go of it
                     _write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
                 continue
             # The worker died (SIGKILL, segfault, OOM killer, timeout watchdog): replace it.
@@ -477,14 +519,22 @@ def _drain_progress(progress_queue, runners, progress: BatchProgress) -> None:
             progress.slot_frames(labels.get(slot_index, str(slot_index)), video, done, total, fps)
 
 
-def _write_success(results: JsonlAppender, result: TaskResult, label: str, summary: BatchSummary, progress) -> None:
+def _write_success(run: RunConfig, results: JsonlAppender, task: VideoTask, result: TaskResult, label: str, summary: BatchSummary, progress) -> None:
     record = result.record
+    if task.resolved_path:  # the parent's key is the one resume compares (`keys`)
+        record["resolved_path"] = task.resolved_path
     record.setdefault("stats", {})["worker"] = {
         "slot": label,
         "cuda_visible_devices": result.worker.get("cuda_visible_devices"),
         "model_loads": result.worker.get("model_loads"),
     }
-    results.append(record)
+    try:
+        results.append(record)
+    except (OSError, ValueError) as exc:  # a spool file gone, a full disk: this video's failure, written nothing
+        _write_failure(run, task, f"{task.video_path}: could not write its record: {one_line(exc)}", task.attempt, label, summary, progress)
+        return
+    finally:
+        spool.discard(record)
     summary.completed += 1
     progress.finished(ok=True)
     stats = record["stats"]
@@ -498,7 +548,7 @@ def _write_success(results: JsonlAppender, result: TaskResult, label: str, summa
 def _write_failure(run: RunConfig, task: VideoTask, error: str, attempts: int, label: str, summary, progress) -> None:
     # The ledger line has its own video_path: its error is the cause alone.
     cause = error[len(task.video_path) + 2 :] if error.startswith(f"{task.video_path}: ") else error
-    record_failure(run.output_jsonl, task.video_path, task.text_prompt, cause, attempts)
+    record_failure(run.output_jsonl, task.video_path, task.text_prompt, cause, attempts, task.resolved_path)
     summary.failed += 1
     summary.failed_videos.append(task.video_path)
     progress.finished(ok=False)

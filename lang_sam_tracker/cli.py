@@ -82,7 +82,13 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
     io.add_argument("--output_video_dir", type=Path, default=None, help="also write an annotated H.264 MP4 per video into this folder")
     io.add_argument("--save_masks", action="store_true", help="add each object's mask as COCO RLE to the record")
     io.add_argument("--group_by", choices=["frame", "object"], default="frame", help="record layout: a list of frames with their objects, or of objects with their frames")
-    io.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True, help="skip videos already in --output_jsonl (same path and prompt); --no-resume moves the old file aside and starts afresh")
+    io.add_argument(
+        "--sidecar", action="store_true",
+        help="for long videos: write each video's frames (and masks) to its own file, one frame per line, in "
+        "RESULTS.sidecars/ beside --output_jsonl; the JSONL line then holds video_info, the per-object summary, "
+        "stats and the sidecar's path (relative to the results folder). Frame layout only",
+    )
+    io.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True, help="skip videos already in --output_jsonl (same file, by its resolved absolute path, and same prompt); --no-resume moves the old file aside and starts afresh")
 
     sam = parser.add_argument_group("SAM 2")
     sam.add_argument("--sam_type", default=DEFAULT_SAM_TYPE, choices=sorted(SAM2_MODELS), help="SAM 2 model type (selects the config and the official checkpoint URL)")
@@ -184,6 +190,7 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
         gpu_ids=getattr(args, "gpu_ids", None),
         num_workers=getattr(args, "num_workers", None),
         resume=args.resume,
+        sidecar=args.sidecar,
         video_timeout=args.video_timeout,
         log_every_s=args.log_every,
     )

@@ -65,6 +65,11 @@ class RunConfig:
     video_timeout: float | None = None
     log_every_s: float = 30.0
     shard: Shard | None = None  # run only this shard of the list (output_jsonl is then the shard's own file)
+    sidecar: bool = False  # per-frame data in a per-video file beside the results; the line holds a summary
+
+    def __post_init__(self) -> None:
+        if self.sidecar and self.tracker.group_by != "frame":
+            raise ValueError("--sidecar lists frames, one per line: it cannot be combined with --group_by object")
 
     def settings(self) -> dict:
         """Settings that change results: written to each record's `meta` and hashed for resume."""

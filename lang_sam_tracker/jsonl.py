@@ -2,25 +2,28 @@
 
 Each record is one `os.write` of a whole line to an O_APPEND file, then fsync, so a kill at any
 moment leaves at worst one torn last line, which the next open cuts back to the last newline.
+A record whose frames were spooled to disk (`spool.SpooledArray`) is streamed into its line in
+pieces instead; a failure part-way cuts the file back to where the line began.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from . import results_index
+from .keys import resume_key  # noqa: F401 - re-exported: the resume rule lives in keys
+from .spool import SpooledArray, dumps, fsync_dir
 
 logger = logging.getLogger(__name__)
 
 _TAIL_CHUNK = 64 * 1024
-
-
-def resume_key(video_path: str, text_prompt: str) -> tuple[str, str]:
-    """A video is done for a prompt when a record has this exact (video_path, text_prompt)."""
-    return (str(video_path), str(text_prompt))
+_COPY_CHUNK = 1 << 20
 
 
 def failures_path(results_path: str | os.PathLike) -> Path:
@@ -34,8 +37,8 @@ def failures_path(results_path: str | os.PathLike) -> Path:
 def _repair_torn_tail(path: Path) -> int:
     """Make the file end with a newline: a trailing partial line is cut back to the last newline.
 
-    A last line that is a complete JSON object (only its newline missing, e.g. an edited file) is
-    kept and given its newline. Returns the bytes removed.
+    A short last line that is a complete JSON object (only its newline missing, e.g. an edited file)
+    is kept and given its newline. Returns the bytes removed.
     """
     try:
         fd = os.open(path, os.O_RDWR)
@@ -52,7 +55,7 @@ def _repair_torn_tail(path: Path) -> int:
             end = start + newline + 1 if newline >= 0 else start
             if newline >= 0:
                 break
-        if _is_json_object(os.pread(fd, size - end, end)):
+        if size - end <= _TAIL_CHUNK and _is_json_object(os.pread(fd, size - end, end)):
             os.pwrite(fd, b"\n", size)
             os.fsync(fd)
             return 0
@@ -70,44 +73,77 @@ def _is_json_object(data: bytes) -> bool:
         return False
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a newly created file's directory entry durable too."""
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class JsonlAppender:
-    """Append records as whole lines, each fsynced; repairs a torn trailing line when opened."""
+    """Append records as whole lines, each fsynced; repairs a torn trailing line when opened.
 
-    def __init__(self, path: str | os.PathLike):
+    With `index`, the results index beside the file (`results_index`) is brought up to date on
+    open and extended with every record.
+    """
+
+    def __init__(self, path: str | os.PathLike, index: bool = False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         removed = _repair_torn_tail(self.path)
         if removed:
             logger.warning("%s: removed a partial last line (%d bytes) left by an interrupted run", self.path, removed)
         existed = self.path.exists()
+        self.index = index
+        if index:
+            results_index.load_entries(self.path)
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if not existed:
             fsync_dir(self.path)
 
     def append(self, record: dict) -> None:
-        """Write one record as one line (UTF-8, ensure_ascii=False) and fsync it."""
+        """Write one record as one line (UTF-8, ensure_ascii=False) and fsync it.
+
+        Spooled arrays in the record are streamed from their files; if anything fails part-way,
+        the file is cut back to where the line began and the error is raised.
+        """
+        start, length, head = self._write_line(serialise(record))
+        if self.index:
+            entry = results_index.IndexEntry.from_record(record, start, length, results_index.head_hash(head))
+            results_index.append_entry(self.path, entry)
+
+    def copy_line(self, source_fd: int, entry: results_index.IndexEntry) -> None:
+        """Append the line `entry` describes, copied byte for byte from another results file (merge)."""
+
+        def pieces() -> Iterator[bytes]:
+            done = 0
+            while done < entry.length:
+                piece = os.pread(source_fd, min(_COPY_CHUNK, entry.length - done), entry.offset + done)
+                if not piece:
+                    raise ValueError(f"{self.path}: the source line ended early")
+                done += len(piece)
+                yield piece
+
+        start, _, _ = self._write_line(pieces())
+        if self.index:
+            results_index.append_entry(self.path, dataclasses.replace(entry, offset=start))
+
+    def _write_line(self, pieces: Iterable[bytes]) -> tuple[int, int, bytes]:
+        """Write the pieces of one line and fsync; on any failure cut the file back. Returns the
+        line's offset, its length and its first bytes (for the index)."""
         if self._fd is None:
             raise ValueError(f"{self.path}: appender is closed")
-        data = (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
-        view = memoryview(data)
-        while view:  # a regular file takes it in one write; loop only in case the kernel says otherwise
-            written = os.write(self._fd, view)
-            view = view[written:]
-        os.fsync(self._fd)
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        length = 0
+        head = b""
+        try:
+            for piece in pieces:
+                if len(head) < 256:
+                    head += piece[: 256 - len(head)]
+                view = memoryview(piece)
+                while view:  # a regular file takes it in one write; loop only in case the kernel says otherwise
+                    written = os.write(self._fd, view)
+                    view = view[written:]
+                length += len(piece)
+            os.fsync(self._fd)
+        except BaseException:
+            if length:
+                os.ftruncate(self._fd, start)
+            raise
+        return start, length, head
 
     def close(self) -> None:
         if self._fd is not None:
@@ -119,6 +155,23 @@ class JsonlAppender:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def serialise(record: dict) -> Iterable[bytes]:
+    """The record's line (newline included) in pieces: one piece unless arrays are spooled."""
+    if not any(isinstance(v, SpooledArray) for v in record.values()):
+        yield (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        return
+    text = b"{"
+    for n, (key, value) in enumerate(record.items()):
+        text += (b", " if n else b"") + dumps(str(key)) + b": "
+        if isinstance(value, SpooledArray):
+            yield text
+            text = b""
+            yield from value.chunks()
+        else:
+            text += dumps(value)
+    yield text + b"}\n"
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
@@ -139,26 +192,26 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
 
 
 def load_done(results_path: str | os.PathLike, text_prompt: str | None = None) -> dict[tuple[str, str], str | None]:
-    """Resume key -> the record's meta.config_hash (None if absent) for every record in the results file.
+    """Resume key (`keys.record_key`) -> the record's meta.config_hash (None if absent) for every
+    record in the results file, read from its index (`results_index`), not from the records.
 
     With `text_prompt`, only that prompt's records. A missing file means nothing is done.
     """
     done: dict[tuple[str, str], str | None] = {}
-    if not Path(results_path).exists():
-        return done
-    for record in read_jsonl(results_path):
-        video, prompt = record.get("video_path"), record.get("text_prompt")
-        if not isinstance(video, str) or not isinstance(prompt, str):
+    for entry in results_index.load_entries(results_path):
+        if not entry.is_record or (text_prompt is not None and entry.text_prompt != text_prompt):
             continue
-        if text_prompt is not None and prompt != text_prompt:
-            continue
-        meta = record.get("meta")
-        done[resume_key(video, prompt)] = meta.get("config_hash") if isinstance(meta, dict) else None
+        done[entry.key()] = entry.config_hash
     return done
 
 
 def record_failure(
-    results_path: str | os.PathLike, video_path: str, text_prompt: str, error: str, attempts: int
+    results_path: str | os.PathLike,
+    video_path: str,
+    text_prompt: str,
+    error: str,
+    attempts: int,
+    resolved_path: str | None = None,
 ) -> None:
     """Append one line to the failure ledger beside the results file."""
     entry = {
@@ -168,6 +221,8 @@ def record_failure(
         "attempts": int(attempts),
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if resolved_path:
+        entry["resolved_path"] = resolved_path
     with JsonlAppender(failures_path(results_path)) as ledger:
         ledger.append(entry)
 
@@ -198,4 +253,5 @@ def move_aside(path: str | os.PathLike) -> Path | None:
     if ledger.exists():
         os.rename(ledger, failures_path(target))
         logger.info("moved %s aside to %s", ledger, failures_path(target))
+    results_index.index_path(path).unlink(missing_ok=True)  # derived; the moved file gets a new one on use
     return moved

@@ -2,8 +2,10 @@
 
     python -m lang_sam_tracker.merge results.shard-*-of-16.jsonl -o results.jsonl --video_list videos.txt
 
-Records are appended to the output durably (one fsynced line each), keeping the first record of
-each resume key (video path + prompt) and dropping later duplicates, including records the output
+Records are appended to the output durably (one fsynced line each), copied byte for byte from the
+shard files: the keys come from each file's small index (`results_index`), so records are never
+parsed, whatever their size. The first record of each resume key (resolved video path + prompt,
+`keys`) is kept and later duplicates dropped, including records the output
 already holds, so running the merge again after a rerun of some shards adds only what is new. The
 output's ledger (results.failed.jsonl) is rewritten with the latest failure of every video that
 failed somewhere and is done nowhere.
@@ -12,6 +14,7 @@ failed somewhere and is done nowhere.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -19,7 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .jsonl import JsonlAppender, fsync_dir, failures_path, load_done, read_jsonl, resume_key
+from .jsonl import JsonlAppender, fsync_dir, failures_path, load_done, read_jsonl
+from .keys import record_key, resolve_video_path
+from .results_index import load_entries
 from .sharding import Shard, shard_in_name
 
 logger = logging.getLogger(__name__)
@@ -102,48 +107,71 @@ def merge(
         listed = read_video_list(Path(video_list))
     absent = [p for p in summary.inputs + _expected_shard_files(summary.inputs) if not p.exists() and not failures_path(p).exists()]
 
-    before = set(load_done(output))
+    before = set(load_done(output))  # what the output held before this merge
     done = set(before)
     summary.read = sum(1 for p in summary.inputs if p.exists() or failures_path(p).exists())
+    # as written, for --video_list: the merge may run from another folder than the shards did
+    written = {(e.video_path, e.text_prompt) for e in load_entries(output, update=False) if e.is_record}
     failures: dict[tuple[str, str], dict] = {}
-    with JsonlAppender(output) as out:
+    with JsonlAppender(output, index=True) as out:
         for path in summary.inputs:
             if path.exists():
-                for record in read_jsonl(path):
-                    video, prompt = record.get("video_path"), record.get("text_prompt")
-                    if not isinstance(video, str) or not isinstance(prompt, str):
-                        logger.warning("%s: skipping a record without video_path/text_prompt", path)
-                        continue
-                    key = resume_key(video, prompt)
-                    if key in before:
-                        summary.already_in_output += 1
-                        continue
-                    if key in done:
-                        summary.duplicates += 1
-                        continue
-                    out.append(record)
-                    done.add(key)
-                    summary.added += 1
+                _merge_records(path, out, before, done, written, summary)
             ledger = failures_path(path)
             if ledger.exists():
                 for entry in read_jsonl(ledger):
                     if isinstance(entry.get("video_path"), str) and isinstance(entry.get("text_prompt"), str):
-                        key = resume_key(entry["video_path"], entry["text_prompt"])
+                        key = record_key(entry["video_path"], entry["text_prompt"], entry.get("resolved_path"))
                         if str(entry.get("time", "")) >= str(failures.get(key, {}).get("time", "")):
                             failures[key] = entry
     failed = {key: entry for key, entry in failures.items() if key not in done}
-    summary.failed = sorted(failed)
-    _write_ledger(failures_path(output), [failed[key] for key in summary.failed])
+    summary.failed = sorted((entry["video_path"], entry["text_prompt"]) for entry in failed.values())
+    _write_ledger(failures_path(output), sorted(failed.values(), key=lambda e: (e["video_path"], e["text_prompt"])))
 
     summary.missing_files = absent
     if listed is not None:
         summary.checked_list = True
-        done_videos = {video for video, prompt in done if text_prompt is None or prompt == text_prompt}
+        wanted = {key for key in done | written if text_prompt is None or key[1] == text_prompt}
+        done_videos = {video for video, _ in wanted}
         failed_videos = {video for video, prompt in failed if text_prompt is None or prompt == text_prompt}
-        summary.missing = [v for v in listed if v not in done_videos and v not in failed_videos]
+        failed_videos |= {e["video_path"] for e in failed.values() if text_prompt is None or e["text_prompt"] == text_prompt}
+        summary.missing = [
+            v for v in listed if not ({v, resolve_video_path(v)} & (done_videos | failed_videos))
+        ]
         # A shard that owns no listed video never writes a file: its absence is not a loss.
         summary.missing_files = [p for p in absent if _owns_any(shard_in_name(p), listed)]
     return summary
+
+
+def _merge_records(path: Path, out: JsonlAppender, before: set, done: set, written: set, summary: MergeSummary) -> None:
+    """Copy the records of one shard file that the output does not hold yet; count each other one once:
+    already in the output before this merge, or a duplicate of a record another shard gave."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for entry in load_entries(path):
+            if not entry.is_record:
+                logger.warning("%s: skipping a line without video_path/text_prompt (byte %d)", path, entry.offset)
+                continue
+            key = entry.key()
+            written.add((entry.video_path, entry.text_prompt))
+            if key in before:
+                summary.already_in_output += 1
+                continue
+            if key in done:
+                summary.duplicates += 1
+                continue
+            if entry.sidecar and not os.path.isabs(entry.sidecar) and path.parent.resolve() != out.path.parent.resolve():
+                # a sidecar record is small: re-point its relative sidecar path at the output's folder
+                os.lseek(fd, entry.offset, os.SEEK_SET)
+                record = json.loads(os.read(fd, entry.length))
+                record["sidecar"] = os.path.relpath(path.parent.resolve() / entry.sidecar, out.path.parent.resolve())
+                out.append(record)
+            else:
+                out.copy_line(fd, entry)
+            done.add(key)
+            summary.added += 1
+    finally:
+        os.close(fd)
 
 
 def _owns_any(shard: Shard | None, videos: list[str]) -> bool:

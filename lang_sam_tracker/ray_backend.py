@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from . import spool
 from .batch import BatchSummary, SlotRunner, UsageError, prepare_models, run_batch
 from .config import RunConfig
 from .worker import Slot, TaskResult, VideoTask, init_process_worker, run_in_process_worker
@@ -105,7 +106,11 @@ class SlotActor:
         return os.getpid()
 
     def process(self, task: VideoTask) -> TaskResult:
-        return run_in_process_worker(task)
+        # The actor may run on another node: its spooled frames travel inline, through Ray.
+        result = run_in_process_worker(task)
+        if result.record is not None:
+            spool.inline(result.record)
+        return result
 
 
 class ActorDied(Exception):

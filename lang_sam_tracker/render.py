@@ -8,7 +8,6 @@ output frame per processed frame.
 from __future__ import annotations
 
 import colorsys
-import hashlib
 import logging
 import os
 import queue
@@ -22,6 +21,7 @@ import av
 import cv2
 import numpy as np
 
+from .keys import key_digest, resolve_video_path
 from .records import ObjectObservation
 
 logger = logging.getLogger(__name__)
@@ -32,10 +32,9 @@ _STOP = object()
 
 
 def annotated_video_path(output_dir: str | os.PathLike, video_path: str | os.PathLike) -> Path:
-    """`<output_dir>/<stem>_<hash8>.mp4`: the hash of the resolved source path keeps same-named videos apart."""
-    resolved = str(Path(video_path).expanduser().resolve())
-    digest = hashlib.sha1(resolved.encode("utf-8")).hexdigest()[:8]
-    return Path(output_dir) / f"{Path(video_path).stem}_{digest}.mp4"
+    """`<output_dir>/<stem>_<hash8>.mp4`, both from the resolved source path (`keys.resolve_video_path`,
+    the path of the resume key): same-named videos stay apart, one file's listings share one name."""
+    return Path(output_dir) / f"{Path(resolve_video_path(video_path)).stem}_{key_digest(video_path)}.mp4"
 
 
 def id_color(obj_id: int) -> tuple[int, int, int]:

@@ -20,7 +20,7 @@ from . import __version__
 from .config import TrackerConfig
 from .detectors.base import Detections, Detector
 from .identity import FrameViews, HeldFrames, IdentityManager, Reported, frame_views
-from .records import ObjectObservation, RecordBuilder, config_hash
+from .records import ObjectObservation, RecordBuilder, RecordOutput, config_hash
 from .render import AnnotatedVideoWriter
 from .sam2_stream import TrackedMasks
 from .video import Frame, VideoReader
@@ -88,12 +88,14 @@ class VideoTracker:
         output_video: Path | None = None,
         on_frame: Callable[[int, int | None], None] | None = None,
         load_seconds: float = 0.0,
+        record_output: RecordOutput | None = None,
     ) -> dict:
         """Track `text_prompt` through `video_path` and return the JSON-ready record.
 
         `on_frame(n, total)` is called after each processed frame (progress: frames done, and about how
-        many there will be, None if unknown); `load_seconds` is the model
-        load time to report for this video (non-zero only for a worker's first video).
+        many there will be, None if unknown); `load_seconds` is the model load time to report for this
+        video (non-zero only for a worker's first video); `record_output` streams the per-frame data
+        to disk as it is produced (see `RecordBuilder`).
         """
         cfg = self.config
         start = time.perf_counter()
@@ -103,7 +105,9 @@ class VideoTracker:
             info = reader.info
             ids = IdentityManager(cfg.identity, info.height, info.width)
             held = HeldFrames()
-            builder = RecordBuilder(video_path, text_prompt, info, group_by=cfg.group_by, save_masks=cfg.save_masks)
+            builder = RecordBuilder(
+                video_path, text_prompt, info, group_by=cfg.group_by, save_masks=cfg.save_masks, output=record_output
+            )
             writer = (
                 AnnotatedVideoWriter(output_video, info.width, info.height, self._render_fps(info))
                 if output_video is not None

@@ -49,7 +49,8 @@ def tiny_gdino_original(tiny_dir):
 @pytest.fixture(scope="session")
 def tiny_model_args(tiny_sam2, tiny_gdino_hf):
     """CLI flags that run the batch scripts on the tiny models (random weights: every query passes
-    at threshold 0, so top-k bounds the number of objects)."""
+    at threshold 0, so top-k bounds the number of objects; random boxes are never re-detected, so
+    `--min_hits 1` confirms them at once and the record paths have objects to write)."""
     yaml_path, ckpt_path = tiny_sam2
     return [
         "--sam_config", str(yaml_path),
@@ -57,6 +58,7 @@ def tiny_model_args(tiny_sam2, tiny_gdino_hf):
         "--detector_model", str(tiny_gdino_hf),
         "--box_threshold", "0",
         "--max_objects", "2",
+        "--min_hits", "1",
     ]
 
 

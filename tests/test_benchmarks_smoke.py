@@ -65,13 +65,13 @@ def test_gpu_bench_smoke_measures_every_mode(tmp_path):
 def test_run_cpu_smoke_reports_each_measurement(tmp_path, tiny_dir):
     # 5 (spawned batch workers) is left out for time: tests/test_batch.py runs the same batch code.
     result = run_script(
-        "run_cpu.py", "--smoke", "--only", "1,2,3,4,6", "--workdir", str(tmp_path), "--models", str(tiny_dir)
+        "run_cpu.py", "--smoke", "--only", "1,2,3,4,6,7", "--workdir", str(tmp_path), "--models", str(tiny_dir)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "## CPU benchmarks (--smoke" in result.stdout
     assert "- CPU: " in result.stdout and "- torch " in result.stdout
     rows = table(result.stdout)
-    assert [r["measurement"].split(".")[0] for r in rows] == ["1", "2", "3", "4", "6"]
+    assert [r["measurement"].split(".")[0] for r in rows] == ["1", "2", "3", "4", "6", "7"]
     for row in rows:
         assert float(row["ratio B/A"]) > 0, row
         assert row["ok?"] in ("yes", "**missed**", "–"), row

@@ -110,8 +110,10 @@ def test_load_done_keys_on_video_and_prompt(tmp_path):
         resume_key("a.mp4", "person"): "h2",
         resume_key("b.mp4", "car"): None,
     }
-    assert load_done(path, text_prompt="person") == {("a.mp4", "person"): "h2"}
-    assert resume_key("a.mp4", "car") != resume_key("./a.mp4", "car")
+    assert load_done(path, text_prompt="person") == {resume_key("a.mp4", "person"): "h2"}
+    # One file, however it is listed: the key is the resolved path (keys.py).
+    assert resume_key("a.mp4", "car") == resume_key("./a.mp4", "car") == resume_key(os.path.abspath("a.mp4"), "car")
+    assert resume_key("a.mp4", "car") == (os.path.realpath("a.mp4"), "car")
 
 
 def test_failure_ledger_sits_beside_the_results(tmp_path):

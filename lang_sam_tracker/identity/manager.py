@@ -22,8 +22,8 @@ import numpy as np
 
 from ..detectors.base import Detections
 from .config import IdentityConfig
-from .geometry import assign, box_iou, mask_coverage
 from . import reid
+from .geometry import assign, box_iou, mask_coverage
 from .tracks import Motion, Stage, Track
 from .views import FrameViews, ObjectView
 
@@ -60,10 +60,6 @@ class IdentityManager:
         self._hidden: set[int] = set()  # sam ids not to report on this frame (drifted)
 
     # ------------------------------------------------------------------ queries
-    @property
-    def confirmed_count(self) -> int:
-        return self._next_out_id
-
     def final_labels(self) -> dict[int, str]:
         """out_id -> the label most of its detections voted for."""
         return {out_id: track.label for out_id, track in self.identities.items()}

@@ -10,16 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from .scenes import Scene, SceneObject, crossing, enter_at, leave_and_return, three_movers
+from .scenes import PALETTE, Scene, SceneObject, crossing, enter_at, leave_and_return, three_movers
 
-RED, BLUE, GREEN, YELLOW, MAGENTA, CYAN = (
-    (230, 60, 50),
-    (70, 110, 240),
-    (60, 200, 80),
-    (240, 200, 40),
-    (200, 70, 220),
-    (40, 210, 220),
-)
+RED, GREEN, BLUE, YELLOW, MAGENTA, CYAN = PALETTE
 
 
 def door(n_frames: int = 200, width: int = 160, height: int = 96, fps: float = 30.0) -> Scene:

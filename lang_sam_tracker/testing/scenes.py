@@ -298,7 +298,7 @@ def write_zero_frame_video(path: str | os.PathLike, width: int = 64, height: int
 
 # ---------------------------------------------------------------- named scenes
 
-_PALETTE: tuple[Color, ...] = (
+PALETTE: tuple[Color, ...] = (
     (230, 60, 50),
     (60, 200, 80),
     (70, 110, 240),
@@ -319,7 +319,7 @@ def three_movers(width: int = 128, height: int = 96, n_frames: int = 90, fps: fl
         y = row * lane + (lane - h) // 2
         start, end = (2, width - size[0] - 2) if direction > 0 else (width - size[0] - 2, 2)
         objects.append(
-            SceneObject(gt_id, label, _PALETTE[gt_id], size, ((0, start, y), (n_frames - 1, end, y)), shape)
+            SceneObject(gt_id, label, PALETTE[gt_id], size, ((0, start, y), (n_frames - 1, end, y)), shape)
         )
     return Scene(width, height, fps, n_frames, tuple(objects), name="three_movers")
 
@@ -328,8 +328,8 @@ def crossing(width: int = 128, height: int = 96, n_frames: int = 60, fps: float 
     """Two same-label objects whose paths cross mid-clip; the second passes partly in front of the first."""
     w, h = width // 5, height // 3
     y0, y1 = height // 2 - h // 2 - h // 4, height // 2 - h // 2 + h // 4
-    a = SceneObject(0, "person", _PALETTE[0], (w, h), ((0, 2, y0), (n_frames - 1, width - w - 2, y0)), "ellipse")
-    b = SceneObject(1, "person", _PALETTE[2], (w, h), ((0, width - w - 2, y1), (n_frames - 1, 2, y1)), "ellipse")
+    a = SceneObject(0, "person", PALETTE[0], (w, h), ((0, 2, y0), (n_frames - 1, width - w - 2, y0)), "ellipse")
+    b = SceneObject(1, "person", PALETTE[2], (w, h), ((0, width - w - 2, y1), (n_frames - 1, 2, y1)), "ellipse")
     return Scene(width, height, fps, n_frames, (a, b), name="crossing")
 
 
@@ -401,7 +401,7 @@ def _street(label: str, shape: str, width: int, height: int, n_frames: int, fps:
         left = rng.random() < 0.5
         x0, x1 = (-w // 2, width - w // 2) if left else (width - w // 2, -w // 2)
         last = int(n_frames * rng.uniform(0.8, 1.3))
-        objects.append(SceneObject(k, label, _PALETTE[k], (w, h), ((0, x0, y), (last, x1, y)), shape))
+        objects.append(SceneObject(k, label, PALETTE[k], (w, h), ((0, x0, y), (last, x1, y)), shape))
     return Scene(width, height, fps, n_frames, tuple(objects), name=f"{label}s")
 
 
