@@ -545,6 +545,9 @@ def measure_record_memory(env: Env) -> list[Row]:
             "<= 1.20",
             ratio <= 1.20,
         )
+    ]
+
+
 def _followed(scene, config, false_positives=None) -> tuple[float, float, int]:
     """Mean real objects and mean SAM 2 objects per frame, and the worst excess, on the bad-as-real doubles."""
     from lang_sam_tracker.testing import scenes
