@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Multi-GPU batch tracking: edit the variables below, then run `bash run_batch_tracking_multiprocess.sh`.
 # Every variable can also be overridden from the environment, e.g. TEXT_PROMPT="person . dog" bash ...
+# Relative paths (the list, the outputs, the models, and the video paths inside the list) are taken
+# from the directory you run it in, as with the python scripts.
 set -euo pipefail
-cd "$(dirname "$0")"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 VIDEO_LIST="${VIDEO_LIST:-video_list.txt}"            # one video path per line
 TEXT_PROMPT="${TEXT_PROMPT:-car}"                     # "car", or several classes: "person . dog"
@@ -17,13 +19,26 @@ DETECTION_FREQUENCY="${DETECTION_FREQUENCY:-1}"
 EXTRA_ARGS="${EXTRA_ARGS:-}"                          # any other flags, see --help
 PYTHON="${PYTHON:-python}"
 
+# The list first: nothing else is worth checking without it.
+if [ ! -f "${VIDEO_LIST}" ]; then
+    echo "error: VIDEO_LIST ${VIDEO_LIST} not found (relative paths start from $(pwd)); set VIDEO_LIST=/path/to/list.txt" >&2
+    exit 2
+fi
+count=$(grep -cv '^[[:space:]]*\(#.*\)\?$' "${VIDEO_LIST}" || true)
+if [ -n "${GPU_IDS}" ]; then
+    workers="${NUM_WORKERS:-one per listed GPU}"
+else
+    workers="${NUM_WORKERS:-one per visible GPU; 1 CPU worker if none}"
+fi
+
 echo "================ lang-sam-tracker batch ================"
-echo "Video list:          ${VIDEO_LIST} ($(grep -cv '^\s*\(#\|$\)' "${VIDEO_LIST}" || true) videos)"
+echo "Working directory:   $(pwd)"
+echo "Video list:          ${VIDEO_LIST} (${count} video path(s) listed)"
 echo "Text prompt:         ${TEXT_PROMPT}"
 echo "Output JSONL:        ${OUTPUT_JSONL}"
 echo "Annotated videos:    ${OUTPUT_VIDEO_DIR:-(off)}"
-echo "GPU ids:             ${GPU_IDS:-(all visible)}"
-echo "Workers:             ${NUM_WORKERS:-(one per GPU)}"
+echo "GPU ids:             ${GPU_IDS:-(all visible, if any)}"
+echo "Workers:             ${workers}"
 echo "Resume:              ${RESUME}"
 echo "SAM 2:               ${SAM_TYPE} (${MODEL_PATH})"
 echo "Detection frequency: ${DETECTION_FREQUENCY}"
@@ -36,12 +51,16 @@ args=(--video_list "${VIDEO_LIST}" --text_prompt "${TEXT_PROMPT}" --output_jsonl
 [ -n "${NUM_WORKERS}" ] && args+=(--num_workers "${NUM_WORKERS}")
 [ "${RESUME}" = "true" ] && args+=(--resume) || args+=(--no-resume)
 
-mkdir -p "$(dirname "${OUTPUT_JSONL}")"
 status=0
 # exec-free on purpose: the summary below must still print; signals reach python through the process group.
-"${PYTHON}" scripts/batch_track_videos_multiprocess.py "${args[@]}" ${EXTRA_ARGS} || status=$?
+# python checks every flag, path and model before it starts any work (exit 2 with one line if not).
+"${PYTHON}" "${HERE}/scripts/batch_track_videos_multiprocess.py" "${args[@]}" ${EXTRA_ARGS} || status=$?
 
 echo "========================================================="
+if [ "${status}" -eq 2 ]; then
+    echo "Nothing was run (exit status 2): see the error above"
+    exit "${status}"
+fi
 done_count=$( [ -f "${OUTPUT_JSONL}" ] && wc -l < "${OUTPUT_JSONL}" || echo 0)
 failed_file="${OUTPUT_JSONL%.jsonl}.failed.jsonl"
 failed_count=$( [ -f "${failed_file}" ] && wc -l < "${failed_file}" || echo 0)

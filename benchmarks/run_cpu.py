@@ -248,7 +248,7 @@ def _child_rss(models: dict[str, str], video: Path, n_frames: int) -> dict:
     tracker = VideoTracker(SceneDetector(scene), segmenter, TrackerConfig())
     state: dict = {}
 
-    def on_frame(n: int) -> None:
+    def on_frame(n: int, _total: int | None) -> None:
         if n == n_frames:
             state.update(segmenter.inner.stats())  # SAM 2's retained entries on the last frame
 

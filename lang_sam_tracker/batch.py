@@ -8,6 +8,7 @@ of times; any other failure is one ledger line; Ctrl-C / SIGTERM / SIGUSR1 stop 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -17,22 +18,30 @@ import signal
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Protocol
 
 from . import spool
 from .config import RunConfig
-from .errors import TrackerError, one_line
+from .errors import UsageError, one_line
 from .jsonl import JsonlAppender, failures_path, load_done, move_aside, record_failure
 from .keys import resume_key
-from .progress import BatchProgress, FrameProgress
+from .progress import SLOT_THREAD_PREFIX, BatchProgress, plural
 from .records import config_hash
 from .render import annotated_video_path
-from .worker import Engine, Slot, TaskResult, VideoTask, init_process_worker, run_in_process_worker
+from .worker import (
+    STOP_SIGNALS,
+    Engine,
+    Slot,
+    TaskResult,
+    VideoTask,
+    frame_reporter,
+    init_process_worker,
+    run_in_process_worker,
+)
 
 logger = logging.getLogger("lang_sam_tracker")
 
@@ -40,17 +49,8 @@ MAX_CRASH_RETRIES = 2
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(TrackerError):
-    """Bad flags or a missing list: exit 2 before any work."""
-
-
 class Interrupted(BaseException):
     """Raised inside an in-process video when the user asked to stop; the video is not recorded."""
-
-
-class VideoTimedOut(BaseException):
-    """Raised inside an in-process video that ran past --video_timeout (a BaseException, so that no
-    `except Exception` on the way turns it into some other error)."""
 
 
 # ------------------------------------------------------------------ the video list
@@ -103,6 +103,29 @@ def cuda_device_count() -> int:
         return 0
 
 
+def available_cores() -> int:
+    """Cores this process may run on (a SLURM or container CPU limit, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def stop_signals_blocked():
+    """Start workers with the stop signals blocked: a Ctrl-C while one imports torch would print a
+    traceback from it. They inherit the mask, ignore the signals, then unblock; the parent's own
+    signals wait until the end of this block."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def plan_slots(
     gpu_ids: list[int] | None,
     num_workers: int | None,
@@ -111,7 +134,7 @@ def plan_slots(
     cores: int | None = None,
 ) -> list[Slot]:
     """GPU slots round-robin over `gpu_ids` (`0 0 1` gives GPU 0 two slots); CPU slots without CUDA."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or available_cores()
     if num_workers is not None and num_workers < 1:
         raise UsageError("--num_workers must be at least 1")
     use_cpu = (device or "").startswith("cpu") or gpu_count == 0
@@ -119,6 +142,12 @@ def plan_slots(
         if gpu_count == 0 and not (device or "").startswith("cpu"):
             logger.warning("No CUDA device is visible: running on CPU workers (slow; fine for small jobs and tests)")
         n = num_workers or 1
+        if n > cores:
+            logger.warning(
+                "--num_workers %d on %s: running %d CPU worker(s); more would only compete for the cores and memory",
+                n, plural(cores, "core"), cores,
+            )
+            n = cores
         threads = max(1, cores // n)
         return [Slot(index=i, gpu=None, threads=threads) for i in range(n)]
     ids = list(gpu_ids) if gpu_ids else list(range(gpu_count))
@@ -161,11 +190,12 @@ class ProcessSlotRunner:
         )
 
     def submit(self, task: VideoTask) -> Future:
-        try:
-            return self._pool.submit(run_in_process_worker, task)
-        except BrokenProcessPool:  # the worker died while idle: replace it first
-            self.restart()
-            return self._pool.submit(run_in_process_worker, task)
+        with stop_signals_blocked():  # the pool spawns its worker inside submit()
+            try:
+                return self._pool.submit(run_in_process_worker, task)
+            except BrokenProcessPool:  # the worker died while idle: replace it first
+                self.restart()
+                return self._pool.submit(run_in_process_worker, task)
 
     def pids(self) -> list[int]:
         return [p.pid for p in (self._pool._processes or {}).values() if p.pid]
@@ -187,82 +217,73 @@ class ProcessSlotRunner:
 
 
 class InlineSlotRunner:
-    """The parent itself as the only worker (single-process script): models load once, here.
+    """This process as the only worker (single-process script): models load once, here.
 
-    Any exception from a video becomes that video's failure; `video_timeout` interrupts a video
-    that runs too long (SIGALRM in the main thread, else checked after each frame).
+    Each video runs in a thread, so the parent's loop stays free to write progress lines and to
+    handle Ctrl-C and --video_timeout exactly as with worker processes: drain first, then stop the
+    video at its next frame (`kill`). Any exception from a video becomes that video's failure.
     """
 
-    def __init__(
-        self,
-        slot: Slot,
-        run: RunConfig,
-        device: str,
-        stop_requested: Callable[[], bool],
-        video_timeout: float | None = None,
-    ) -> None:
+    def __init__(self, slot: Slot, run: RunConfig, device: str, progress_queue=None) -> None:
         self.slot = slot
         self.engine = Engine(run, slot, device)
-        self.stop_requested = stop_requested
-        self.video_timeout = video_timeout
-        self.frames = FrameProgress()
+        self.progress_queue = progress_queue
+        self._abort = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._future: Future | None = None
 
     def submit(self, task: VideoTask) -> Future:
         future: Future = Future()
-        deadline = time.monotonic() + self.video_timeout if self.video_timeout else None
+        self._future = future
+        report = frame_reporter(self.progress_queue, self.slot, task.video_path) if self.progress_queue is not None else None
+        self._abort.clear()
 
-        def on_frame(n: int) -> None:
-            self.frames.update(n)
-            if self.stop_requested():
+        def on_frame(done: int, total: int | None = None) -> None:
+            if report is not None:
+                report(done, total)
+            if self._abort.is_set():
                 raise Interrupted()
-            if deadline is not None and time.monotonic() > deadline:
-                raise VideoTimedOut()
 
-        self.frames.start(task.video_path, None)
-        try:
-            with _alarm(self.video_timeout):
-                result = self.engine.process(task, on_frame=on_frame)
-        except Interrupted as exc:
-            future.set_exception(exc)
-            return future
-        except VideoTimedOut:
-            logger.warning("[%s] %s exceeded --video_timeout %gs: stopped", self.slot.label, task.video_path, self.video_timeout)
-            result = TaskResult(task.video_path, error=f"{task.video_path}: timed out after {self.video_timeout:g}s (--video_timeout)")
-        except Exception as exc:  # the engine turns errors into results; anything that escapes is still this video's
-            logger.debug("%s failed outside the engine", task.video_path, exc_info=True)
-            result = TaskResult(task.video_path, error=f"{task.video_path}: {type(exc).__name__}: {one_line(exc)}")
-        finally:
-            self.frames.close()
-        future.set_result(result)
+        def run() -> None:
+            try:
+                outcome: TaskResult | BaseException = self.engine.process(task, on_frame=on_frame)
+            except Exception as exc:  # the engine turns errors into results; anything that escapes is still this video's
+                logger.debug("%s failed outside the engine", task.video_path, exc_info=True)
+                outcome = TaskResult(task.video_path, error=f"{task.video_path}: {type(exc).__name__}: {one_line(exc)}")
+            except BaseException as exc:  # Interrupted
+                outcome = exc
+            with contextlib.suppress(InvalidStateError):  # kill() may have settled it already
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+        # A daemon thread: a forced stop never waits for a model that is still loading, or a frame that hangs.
+        self._thread = threading.Thread(target=run, name=SLOT_THREAD_PREFIX + self.slot.label, daemon=True)
+        self._thread.start()
         return future
 
     def restart(self) -> None:
+        self.kill()
+        self.close()
         self.engine = Engine(self.engine.run, self.slot, self.engine.device)
 
     def kill(self) -> None:
-        pass
+        """Stop the video at its next frame; its future settles now, so a frame that hangs holds nothing up."""
+        self._abort.set()
+        if self._future is not None:
+            with contextlib.suppress(InvalidStateError):
+                self._future.set_exception(Interrupted())
 
     def close(self) -> None:
-        pass
-
-
-@contextmanager
-def _alarm(seconds: float | None) -> Iterator[None]:
-    """Raise VideoTimedOut in this (main) thread after `seconds`, even inside a frame that hangs."""
-    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def fire(_signum, _frame) -> None:
-        raise VideoTimedOut()
-
-    previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        """Wait for the video's thread (after kill(): it ends at its next frame). One still stuck in a
+        frame (or a model load) after a few seconds is left behind with its engine: a fresh one takes over."""
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            if self._thread.is_alive():
+                logger.warning("[%s] a video is stuck in a frame: continuing with freshly loaded models", self.slot.label)
+                self.engine = Engine(self.engine.run, self.slot, self.engine.device)
+            self._thread = None
 
 
 # ------------------------------------------------------------------ the run
@@ -289,16 +310,21 @@ class BatchSummary:
 class _StopFlag:
     """First signal: stop dispatching and drain; second: stop now."""
 
-    def __init__(self) -> None:
+    def __init__(self, drain_timeout_s: float = 10.0) -> None:
         self.signum: int | None = None
         self.count = 0
+        self.drain_timeout_s = drain_timeout_s
 
     def __call__(self, signum, _frame) -> None:
         self.count += 1
         self.signum = self.signum or signum
         name = signal.Signals(signum).name
         if self.count == 1:
-            logger.warning("%s received: finishing videos in flight, then stopping (send again to stop now); rerun to resume", name)
+            logger.warning(
+                "%s received: finishing videos in flight for up to %gs (--drain_timeout), then stopping "
+                "(send again to stop now); rerun to resume",
+                name, self.drain_timeout_s,
+            )
         else:
             logger.warning("%s received again: stopping now", name)
 
@@ -307,16 +333,11 @@ class _StopFlag:
         return self.count > 0
 
 
-_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None)
-
-
 def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> list[VideoTask]:
     """Resume: drop videos already in the results file (same resolved path and prompt, `keys`)."""
     out = run.output_jsonl
     if not run.resume:
-        moved = move_aside(out)
-        if moved:
-            logger.info("--no-resume: previous results moved to %s", moved)
+        move_aside(out)  # says where the old results went
         done: dict = {}
     else:
         done = load_done(out, run.text_prompt)
@@ -333,7 +354,7 @@ def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> l
         output_video = annotated_video_path(run.output_video_dir, video) if run.output_video_dir else None
         tasks.append(VideoTask(video, run.text_prompt, str(output_video) if output_video else None, resolved_path=key[0]))
     if summary.skipped:
-        logger.info("Resuming: %d of %d videos already done in %s", summary.skipped, len(videos), out)
+        logger.info("Resuming: %d of %s already done in %s", summary.skipped, plural(len(videos), "video"), out)
     if mismatched:
         logger.warning(
             "%d done record(s) in %s were made with different settings (config_hash differs); they are kept. "
@@ -356,28 +377,31 @@ def run_batch(
     videos = read_video_list(run.video_list)
     if run.shard is not None:
         listed, videos = len(videos), run.shard.select(videos)
-        logger.info("%s: %d of the %d listed videos; results in %s", run.shard.tag, len(videos), listed, run.output_jsonl)
+        logger.info("%s: %d of the %d listed video%s; results in %s", run.shard.tag, len(videos), listed, "" if listed == 1 else "s", run.output_jsonl)
     summary.total = len(videos)
     tasks = deque(pending_tasks(run, videos, summary))
-    stop = _StopFlag()
-    previous = {s: signal.signal(s, stop) for s in _STOP_SIGNALS}
+    stop = _StopFlag(drain_timeout_s)
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     runners: list[SlotRunner] = []
     try:
         if not tasks:
-            logger.info("Nothing to do: all %d videos are done", summary.total)
+            if summary.total == 0 and run.shard is not None:
+                logger.info("Nothing to do: no listed video falls in %s", run.shard.tag)
+            else:
+                logger.info("Nothing to do: %s already done", "the video is" if summary.total == 1 else f"all {summary.total} videos are")
             return summary
         runners = make_runners(lambda: stop.requested)
         shutil.rmtree(spool.spool_dir_for(run.output_jsonl), ignore_errors=True)  # left by a killed run
         with JsonlAppender(run.output_jsonl, index=True) as results, BatchProgress(len(tasks), run.log_every_s) as progress:
             _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop, summary, drain_timeout_s)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         forced = stop.requested or summary.fatal_error is not None
-        for runner in runners:
+        for runner in runners:  # still under our handlers: another Ctrl-C here is no traceback
             if forced:
                 runner.kill()
             runner.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         shutil.rmtree(spool.spool_dir_for(run.output_jsonl), ignore_errors=True)  # of videos not finished
         summary.interrupted_by = stop.signum
         summary.elapsed_s = time.monotonic() - start
@@ -407,7 +431,8 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
         if stop.requested:
             drain_deadline = drain_deadline or time.monotonic() + drain_timeout_s
             if stop.count > 1 or time.monotonic() >= drain_deadline:
-                logger.warning("Stopped with %d video(s) unfinished; they will run on resume", len(in_flight))
+                if in_flight:
+                    logger.warning("Stopped with %s unfinished; on resume they run again", plural(len(in_flight), "video"))
                 return
         done, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED) if in_flight else (set(), set())
         _drain_progress(progress_queue, runners, progress)
@@ -430,17 +455,17 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
                     entry.runner.restart()
                 idle.append(entry.runner)
                 continue
-            if isinstance(outcome, Interrupted):
+            if isinstance(outcome, Interrupted):  # stopped at a frame: by a signal, or by the watchdog (single process)
                 idle.append(entry.runner)
+                if entry.timed_out:
+                    entry.runner.close()  # its engine is reused only once the video has let go of it
+                    _write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
                 continue
             # The worker died (SIGKILL, segfault, OOM killer, timeout watchdog): replace it.
             entry.runner.restart()
             idle.append(entry.runner)
             if entry.timed_out:
-                _write_failure(
-                    run, entry.task, f"{entry.task.video_path}: timed out after {run.video_timeout:g}s (--video_timeout)",
-                    entry.task.attempt, label, summary, progress,
-                )
+                _write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
                 continue
             crashes[entry.task.video_path] = crashes.get(entry.task.video_path, 0) + 1
             if stop.requested:
@@ -465,6 +490,10 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
         progress.tick()
 
 
+def _timeout_error(run: RunConfig, task: VideoTask) -> str:
+    return f"{task.video_path}: timed out after {run.video_timeout:g}s (--video_timeout)"
+
+
 def _outcome(future: Future) -> TaskResult | BaseException:
     try:
         return future.result()
@@ -473,15 +502,21 @@ def _outcome(future: Future) -> TaskResult | BaseException:
 
 
 def _drain_progress(progress_queue, runners, progress: BatchProgress) -> None:
+    """Frame counts and log records from the workers: ("frames", slot, video, done, total, fps) / ("log", record)."""
     if progress_queue is None:
         return
     labels = {r.slot.index: r.slot.label for r in runners}
     while True:
         try:
-            slot_index, video, frames = progress_queue.get_nowait()
-        except (queue.Empty, OSError, EOFError):
+            message = progress_queue.get_nowait()
+        except (queue.Empty, OSError, EOFError, ValueError):
             return
-        progress.slot_busy(labels.get(slot_index, str(slot_index)), video, frames)
+        if message[0] == "log":
+            record = message[1]
+            logging.getLogger(record.name).handle(record)
+        elif message[0] == "frames":
+            _, slot_index, video, done, total, fps = message
+            progress.slot_frames(labels.get(slot_index, str(slot_index)), video, done, total, fps)
 
 
 def _write_success(run: RunConfig, results: JsonlAppender, task: VideoTask, result: TaskResult, label: str, summary: BatchSummary, progress) -> None:
@@ -507,11 +542,13 @@ def _write_success(run: RunConfig, results: JsonlAppender, task: VideoTask, resu
     logger.info(
         "  - %d frames in %.2fs (%.2f fps)", record["video_info"]["processed_frames"], stats["elapsed_s"], stats["fps"]
     )
-    logger.info("  - %d objects tracked", stats["num_objects"])
+    logger.info("  - %s tracked", plural(stats["num_objects"], "object"))
 
 
 def _write_failure(run: RunConfig, task: VideoTask, error: str, attempts: int, label: str, summary, progress) -> None:
-    record_failure(run.output_jsonl, task.video_path, task.text_prompt, error, attempts, task.resolved_path)
+    # The ledger line has its own video_path: its error is the cause alone.
+    cause = error[len(task.video_path) + 2 :] if error.startswith(f"{task.video_path}: ") else error
+    record_failure(run.output_jsonl, task.video_path, task.text_prompt, cause, attempts, task.resolved_path)
     summary.failed += 1
     summary.failed_videos.append(task.video_path)
     progress.finished(ok=False)
@@ -522,8 +559,8 @@ def log_summary(run: RunConfig, summary: BatchSummary) -> None:
     """The closing lines: totals, failures, where the results went."""
     logger.info("=" * 60)
     logger.info(
-        "Summary: %d videos listed, %d completed, %d failed, %d already done, in %.1fs",
-        summary.total,
+        "Summary: %s listed, %d completed, %d failed, %d already done, in %.1fs",
+        plural(summary.total, "video"),
         summary.completed,
         summary.failed,
         summary.skipped,
@@ -566,14 +603,15 @@ def run_multiprocess(run: RunConfig, drain_timeout_s: float = 10.0) -> BatchSumm
         progress_queue.cancel_join_thread()
 
 
-def run_single_process(run: RunConfig) -> BatchSummary:
+def run_single_process(run: RunConfig, drain_timeout_s: float = 10.0) -> BatchSummary:
     """The same engine in this process: models load once, videos run one after another."""
     prepare_models(run)
     device = run.device or ("cuda:0" if cuda_device_count() > 0 else "cpu")
-    slot = Slot(index=0, gpu=None if device.startswith("cpu") else _gpu_index(device), threads=os.cpu_count() or 1)
+    slot = Slot(index=0, gpu=None if device.startswith("cpu") else _gpu_index(device), threads=available_cores())
     if device.startswith("cpu") and run.device is None:
         logger.warning("No CUDA device is visible: running on the CPU")
-    return run_batch(run, lambda stop: [InlineSlotRunner(slot, run, device, stop, run.video_timeout)])
+    progress_queue: queue.Queue = queue.Queue()
+    return run_batch(run, lambda _stop: [InlineSlotRunner(slot, run, device, progress_queue)], progress_queue, drain_timeout_s)
 
 
 def _gpu_index(device: str) -> int:

@@ -9,22 +9,23 @@ class, so official configs and checkpoints load unchanged. Checkpoints are loade
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 from tqdm import tqdm
 
 from .errors import ModelLoadError, one_line
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported where a model is loaded, so the CLI's checks stay fast
+    import torch
+
     from .sam2_stream import SAM2StreamingPredictor
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ DEFAULT_MODEL_PATH = Path("models/sam2/checkpoints/sam2.1_hiera_large.pt")
 OFFLINE_ENV_VARS = ("LANG_SAM_TRACKER_OFFLINE", "HF_HUB_OFFLINE")
 STREAMING_TARGET = "lang_sam_tracker.sam2_stream.SAM2StreamingPredictor"
 DOWNLOAD_TIMEOUT_S = 60.0
+OFFICIAL_URL_PREFIX = "https://dl.fbaipublicfiles.com/segment_anything_2/"
+# A base URL that replaces OFFICIAL_URL_PREFIX (a mirror or a local file server with the same layout).
+MIRROR_ENV_VAR = "LANG_SAM_TRACKER_SAM2_MIRROR"
 
 
 @dataclass(frozen=True)
@@ -130,8 +134,17 @@ def offline_switch() -> str | None:
     return None
 
 
-def _manual_download(path: Path, spec: Sam2ModelSpec) -> str:
-    return f"download it there by hand: mkdir -p {path.parent} && wget {spec.url} -O {path}"
+def checkpoint_url(spec: Sam2ModelSpec) -> str:
+    """Where `spec`'s checkpoint is downloaded from: the official URL, or its copy under $LANG_SAM_TRACKER_SAM2_MIRROR."""
+    mirror = os.environ.get(MIRROR_ENV_VAR, "").strip()
+    if mirror and spec.url.startswith(OFFICIAL_URL_PREFIX):
+        return mirror.rstrip("/") + "/" + spec.url[len(OFFICIAL_URL_PREFIX) :]
+    return spec.url
+
+
+def manual_download(path: Path, spec: Sam2ModelSpec) -> str:
+    """The commands that put `spec`'s checkpoint at `path` by hand."""
+    return f"download it there by hand: mkdir -p {path.parent} && wget {checkpoint_url(spec)} -O {path}"
 
 
 def ensure_checkpoint(path: str | Path, spec: Sam2ModelSpec) -> Path:
@@ -147,27 +160,28 @@ def ensure_checkpoint(path: str | Path, spec: Sam2ModelSpec) -> Path:
     switch = offline_switch()
     if switch is not None:
         raise ModelLoadError(
-            f"checkpoint {path} not found and downloads are disabled by {switch}; {_manual_download(path, spec)}"
+            f"checkpoint {path} not found and downloads are disabled by {switch}; {manual_download(path, spec)}"
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _download_verified(spec, path)
     except (OSError, ValueError) as err:  # URLError and HTTPError are OSErrors
         raise ModelLoadError(
-            f"checkpoint {path} not found and could not be downloaded from {spec.url} "
-            f"({one_line(err)}); {_manual_download(path, spec)}"
+            f"checkpoint {path} not found and could not be downloaded from {checkpoint_url(spec)} "
+            f"({one_line(err)}); {manual_download(path, spec)}"
         ) from err
     return path
 
 
 def _download_verified(spec: Sam2ModelSpec, path: Path) -> None:
-    logger.info("downloading %s to %s", spec.url, path)
+    url = checkpoint_url(spec)
+    logger.info("downloading %s to %s", url, path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
         digest = hashlib.sha256()
         received = 0
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             length = response.headers.get("Content-Length")
             expected = int(length) if length is not None else spec.size
             with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024, desc=path.name) as bar:
@@ -194,6 +208,11 @@ def _download_verified(spec: Sam2ModelSpec, path: Path) -> None:
 
 def _read_state_dict(path: Path, mmap: bool = False) -> dict[str, torch.Tensor]:
     """The "model" state dict of a checkpoint, loaded with weights_only=True."""
+    import torch
+
+    problem = torch_file_problem(path)
+    if problem is not None:  # torch's own message for a text file is a bare number
+        raise ModelLoadError(f"checkpoint {problem}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch.load raises many types (pickle, zip, runtime) for a bad file
@@ -204,8 +223,31 @@ def _read_state_dict(path: Path, mmap: bool = False) -> dict[str, torch.Tensor]:
 
 
 def _is_package_config(name: str) -> bool:
-    """Whether `name` is a config shipped inside the sam2 package (what hydra composes by name)."""
-    return not Path(name).is_absolute() and resources.files("sam2").joinpath(name).is_file()
+    """Whether `name` is a config shipped inside the sam2 package (what hydra composes by name).
+
+    Found through the import system without importing sam2 (and torch), so the CLI's checks stay fast.
+    """
+    if Path(name).is_absolute():
+        return False
+    spec = importlib.util.find_spec("sam2")
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    return any((Path(root) / name).is_file() for root in roots)
+
+
+def torch_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be a torch.save file (a zip archive, or a legacy pickle), judged by its first bytes."""
+    if path.is_dir():
+        return f"{path} is a folder, not a checkpoint file"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        return f"{path} cannot be read ({err.strerror or err})"
+    if not head:
+        return f"{path} is empty"
+    if head == b"PK\x03\x04" or head[:1] == b"\x80":
+        return None
+    return f"{path} is not a torch checkpoint (torch.save writes a zip archive; this file starts with {head!r})"
 
 
 def _describe(keys: list[str], limit: int = 3) -> str:
@@ -267,6 +309,8 @@ def _compose_and_build(config: str, device: str) -> "SAM2StreamingPredictor":
 
 def hole_filling_available(device: str) -> bool:
     """sam2's `fill_hole_area` post-processing needs its CUDA extension and a CUDA device."""
+    import torch
+
     if torch.device(device).type != "cuda":
         return False
     try:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
 from .argtypes import iou_fraction, non_negative_float, non_negative_int, positive_float, positive_int, unit_float
-from .config import DEFAULT_MODEL_PATH, DEFAULT_SAM_TYPE, ModelConfig, RunConfig
+from .config import DEFAULT_MODEL_PATH, DEFAULT_SAM_TYPE, ModelConfig, RunConfig, TrackerConfig
 from .detectors import add_detector_arguments, detector_config_from_args
 from .errors import TrackerError
+from .progress import SLOT_THREAD_PREFIX
 from .sharding import resolve_shard
-from .identity import IdentityConfig
-from .tracker import TrackerConfig
+from .identity.config import IdentityConfig
 
 logger = logging.getLogger("lang_sam_tracker")
+
+EXIT_USAGE = 2
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -28,6 +31,15 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is a short usage line and the error, not the whole option list."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(
+            2,
+            f"usage: {self.prog} --video_list LIST --text_prompt TEXT --output_jsonl FILE [options] (see --help)\n"
+            f"{self.prog}: error: {message}\n",
+        )
 
 
 # Identity flags: (name = IdentityConfig field, type, help); defaults come from IdentityConfig.
@@ -54,7 +66,7 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
     from .checkpoints import SAM2_MODELS
 
     what = "on every GPU slot in parallel" if multiprocess else "in this one process"
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         description=(
             f"Detect every object matching a text prompt (Grounding DINO), segment and track it through each "
             f"video (SAM 2), {what}, and append one JSON line per video to --output_jsonl."
@@ -118,9 +130,9 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
     if multiprocess:
         run.add_argument("--gpu_ids", type=int, nargs="+", default=None, help="GPU ids (relative to CUDA_VISIBLE_DEVICES) assigned round-robin to workers; repeat an id to give a GPU several workers (default: all visible GPUs)")
         run.add_argument("--num_workers", type=positive_int, default=None, help="number of worker processes (default: one per listed GPU; 1 on CPU); with --backend ray, actors (default: as many as the cluster's GPUs fit at --gpus_per_worker; 1 on CPU)")
-        run.add_argument("--drain_timeout", type=float, default=10.0, help="on Ctrl-C/SIGTERM/SIGUSR1, seconds to let videos in flight finish before stopping")
+    run.add_argument("--drain_timeout", type=non_negative_float, default=10.0, help="on Ctrl-C/SIGTERM/SIGUSR1, seconds to let videos in flight finish before stopping (a second signal stops at once)")
     run.add_argument("--video_timeout", type=positive_float, default=None, help="kill and record as failed a video that takes longer than this many seconds (off by default)")
-    run.add_argument("--log_every", type=float, default=30.0, help="seconds between plain progress lines when stderr is not a terminal")
+    run.add_argument("--log_every", type=positive_float, default=30.0, help="seconds between plain progress lines (videos done, and frames done / total and fps of each video in flight) when stderr is not a terminal")
     run.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
 
     dist = parser.add_argument_group("many machines (SLURM job arrays, Ray)")
@@ -193,10 +205,16 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 class _Formatter(logging.Formatter):
-    """Progress lines as the seed printed them; level names only where they matter."""
+    """Progress lines as the seed printed them; level names only where they matter; what a worker
+    logs (in its process, or in the single-process script's video thread) starts with its slot."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = super().format(record)
+        slot = getattr(record, "slot", None)
+        if slot is None and record.threadName.startswith(SLOT_THREAD_PREFIX):
+            slot = record.threadName[len(SLOT_THREAD_PREFIX) :]
+        if slot is not None and not message.startswith(f"[{slot}]"):
+            message = f"[{slot}] {message}"
         return message if record.levelno == logging.INFO else f"{record.levelname}: {message}"
 
 
@@ -218,20 +236,27 @@ def _main(argv: list[str] | None, multiprocess: bool) -> int:
     if multiprocess and not ray_backend and (args.ray_address is not None or args.gpus_per_worker is not None):
         parser.error("--ray_address and --gpus_per_worker need --backend ray")
     setup_logging(args.log_level)
-    from . import batch
-
+    run = None
     try:
         run = run_config_from_args(args)
-        drain = getattr(args, "drain_timeout", 10.0)
+        from .startup import check_startup
+
+        check_startup(run, multiprocess, ray_backend)  # before any model, worker or results file
+        from . import batch
+
+        drain = args.drain_timeout
         if ray_backend:
             from .ray_backend import run_ray
 
             summary = run_ray(run, args.ray_address, args.gpus_per_worker, drain)
         else:
-            summary = batch.run_multiprocess(run, drain) if multiprocess else batch.run_single_process(run)
+            summary = batch.run_multiprocess(run, drain) if multiprocess else batch.run_single_process(run, drain)
     except (TrackerError, ValueError) as exc:
         logger.error("%s", exc)
-        return batch.EXIT_USAGE
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # before the batch took over the signals (checks, downloads, model checks)
+        logger.warning("Interrupted before any video started; nothing was written")
+        return 128 + signal.SIGINT
     batch.log_summary(run, summary)
     return summary.exit_code
 

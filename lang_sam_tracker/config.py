@@ -6,8 +6,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .detectors import DetectorConfig
+from .identity.config import IdentityConfig
 from .sharding import Shard
-from .tracker import TrackerConfig
+
+
+@dataclass
+class TrackerConfig:
+    """Per-video settings (the `--flags` of the same names); identity rules in `identity`."""
+
+    detection_frequency: int = 1  # detect on every k-th processed frame
+    fps: float | None = None  # resample to this rate by timestamp; None = every frame
+    detect_batch_size: int = 1  # detection frames per detector call (look-ahead)
+    save_masks: bool = False
+    group_by: str = "frame"
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+
+    def __post_init__(self) -> None:
+        if self.detection_frequency < 1:
+            raise ValueError("detection_frequency must be >= 1")
+        if self.detect_batch_size < 1:
+            raise ValueError("detect_batch_size must be >= 1")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError("fps must be > 0")
+        if self.group_by not in ("frame", "object"):
+            raise ValueError("group_by must be 'frame' or 'object'")
+
 
 DEFAULT_SAM_TYPE = "sam2.1_hiera_large"
 DEFAULT_MODEL_PATH = "models/sam2/checkpoints/sam2.1_hiera_large.pt"

@@ -5,6 +5,10 @@ class TrackerError(Exception):
     """Base class: the message names the file (or model) and the cause, on one line."""
 
 
+class UsageError(TrackerError):
+    """Bad flags, paths or a list that can never work: exit 2 before any work."""
+
+
 class ModelLoadError(TrackerError):
     """A model or checkpoint cannot be found, downloaded or loaded (exit code 2 in the batch scripts)."""
 

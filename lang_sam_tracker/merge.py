@@ -40,9 +40,10 @@ class MergeSummary:
 
     output: Path
     inputs: list[Path] = field(default_factory=list)
+    read: int = 0  # input files that exist (results or ledger)
     added: int = 0
-    already_in_output: int = 0
-    duplicates: int = 0
+    already_in_output: int = 0  # input records whose video was in the output before this merge
+    duplicates: int = 0  # input records whose video another input already gave
     failed: list[tuple[str, str]] = field(default_factory=list)  # resume keys
     missing: list[str] = field(default_factory=list)  # listed videos with no record and no failure
     missing_files: list[Path] = field(default_factory=list)  # inputs (or sibling shards) that do not exist
@@ -106,15 +107,16 @@ def merge(
         listed = read_video_list(Path(video_list))
     absent = [p for p in summary.inputs + _expected_shard_files(summary.inputs) if not p.exists() and not failures_path(p).exists()]
 
-    done = set(load_done(output))
-    summary.already_in_output = len(done)
+    before = set(load_done(output))  # what the output held before this merge
+    done = set(before)
+    summary.read = sum(1 for p in summary.inputs if p.exists() or failures_path(p).exists())
     # as written, for --video_list: the merge may run from another folder than the shards did
     written = {(e.video_path, e.text_prompt) for e in load_entries(output, update=False) if e.is_record}
     failures: dict[tuple[str, str], dict] = {}
     with JsonlAppender(output, index=True) as out:
         for path in summary.inputs:
             if path.exists():
-                _merge_records(path, out, done, written, summary)
+                _merge_records(path, out, before, done, written, summary)
             ledger = failures_path(path)
             if ledger.exists():
                 for entry in read_jsonl(ledger):
@@ -141,8 +143,9 @@ def merge(
     return summary
 
 
-def _merge_records(path: Path, out: JsonlAppender, done: set, written: set, summary: MergeSummary) -> None:
-    """Copy the records of one shard file that the output does not hold yet."""
+def _merge_records(path: Path, out: JsonlAppender, before: set, done: set, written: set, summary: MergeSummary) -> None:
+    """Copy the records of one shard file that the output does not hold yet; count each other one once:
+    already in the output before this merge, or a duplicate of a record another shard gave."""
     fd = os.open(path, os.O_RDONLY)
     try:
         for entry in load_entries(path):
@@ -151,6 +154,9 @@ def _merge_records(path: Path, out: JsonlAppender, done: set, written: set, summ
                 continue
             key = entry.key()
             written.add((entry.video_path, entry.text_prompt))
+            if key in before:
+                summary.already_in_output += 1
+                continue
             if key in done:
                 summary.duplicates += 1
                 continue
@@ -191,7 +197,7 @@ def report(summary: MergeSummary) -> str:
     """The lines the command prints: counts, then the first few failed and missing videos."""
     lines = [
         (
-            f"Merged {len(summary.inputs)} file(s) into {summary.output}: {summary.added} record(s) added, "
+            f"Merged {summary.read} of {len(summary.inputs)} shard file(s) into {summary.output}: {summary.added} record(s) added, "
             f"{summary.already_in_output} already there, {summary.duplicates} duplicate(s) dropped"
         ),
     ]

@@ -43,6 +43,53 @@ def id_color(obj_id: int) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
+def _relative_luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (0 black .. 1 white)."""
+    linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """WCAG contrast ratio of two colours, 1 (same) to 21 (black on white)."""
+    la, lb = sorted((_relative_luminance(a), _relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def ink_for(background: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever contrasts more with `background` (at least 4.58:1 for any colour)."""
+    black, white = (0, 0, 0), (255, 255, 255)
+    return black if contrast_ratio(background, black) >= contrast_ratio(background, white) else white
+
+
+def label_boxes(
+    anchors: Sequence[tuple[int, int, int, int]], sizes: Sequence[tuple[int, int]], height: int
+) -> list[tuple[int, int, int, int]]:
+    """Where each label goes, as (x0, y0, x1, y1) pixel rectangles, none overlapping an earlier one.
+
+    A label sits just above its box (`anchors`: x0, y0, x1, y1), or just inside the top when there
+    is no room above; a label that would cover an earlier one moves down past it, so the labels of
+    boxes that coincide are stacked instead of drawn over each other.
+    """
+    placed: list[tuple[int, int, int, int]] = []
+
+    def overlapped(rect: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+        return next((o for o in placed if rect[0] < o[2] and o[0] < rect[2] and rect[1] < o[3] and o[1] < rect[3]), None)
+
+    for (x0, y0, _, _), (w, h) in zip(anchors, sizes):
+        top = y0 - h if y0 - h >= 0 else y0
+        down = (x0, top, x0 + w, top + h)
+        while (other := overlapped(down)) is not None:
+            down = (x0, other[3], x0 + w, other[3] + h)
+        if down[3] <= height:
+            placed.append(down)
+            continue
+        up = (x0, top, x0 + w, top + h)  # no room below: stack upwards instead
+        while (other := overlapped(up)) is not None:
+            up = (x0, other[1] - h, x0 + w, other[1])
+        placed.append(up if up[1] >= 0 else (x0, max(0, height - h), x0 + w, height))
+    return placed
+
+
 def annotate_frame(rgb: np.ndarray, objects: Sequence[ObjectObservation]) -> np.ndarray:
     """A copy of `rgb` with each object's mask (if any) tinted, its box drawn and "label id" written."""
     out = rgb.copy()
@@ -56,16 +103,20 @@ def annotate_frame(rgb: np.ndarray, objects: Sequence[ObjectObservation]) -> np.
             out[m] = (out[m] * (1 - _MASK_ALPHA) + tint * _MASK_ALPHA).astype(np.uint8)
     scale = max(0.3, min(width, height) / 600)
     thickness = max(1, round(min(width, height) / 300))
+    boxes, texts, sizes, ascents = [], [], [], []
     for obs in objects:
-        color = id_color(obs.obj_id)
         x0, y0, x1, y1 = (int(v) for v in np.rint(np.asarray(obs.box_xyxy, dtype=np.float64).reshape(4)))
-        cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), color, thickness)  # pixel-edge -> inclusive
+        boxes.append((x0, y0, x1, y1))
+        cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), id_color(obs.obj_id), thickness)  # pixel-edge -> inclusive
         text = f"{obs.label} {obs.obj_id}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = y0 - 2 if y0 - th - base - 2 >= 0 else min(height - 1, y1 + th + 2)
-        cv2.rectangle(out, (x0, ty - th - base), (x0 + tw + 2, ty + base - 1), color, cv2.FILLED)
-        ink = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
-        cv2.putText(out, text, (x0 + 1, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv2.LINE_AA)
+        texts.append(text)
+        sizes.append((tw + 2, th + base + 2))
+        ascents.append(th)
+    for obs, text, th, (lx0, ly0, lx1, ly1) in zip(objects, texts, ascents, label_boxes(boxes, sizes, height)):
+        color = id_color(obs.obj_id)
+        cv2.rectangle(out, (lx0, ly0), (lx1 - 1, ly1 - 1), color, cv2.FILLED)
+        cv2.putText(out, text, (lx0 + 1, ly0 + 1 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, ink_for(color), 1, cv2.LINE_AA)
     return out
 
 

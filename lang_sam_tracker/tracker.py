@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
 import numpy as np
 
 from . import __version__
+from .config import TrackerConfig
 from .detectors.base import Detections, Detector
-from .identity import FrameViews, HeldFrames, IdentityConfig, IdentityManager, Reported, frame_views
+from .identity import FrameViews, HeldFrames, IdentityManager, Reported, frame_views
 from .records import ObjectObservation, RecordBuilder, RecordOutput, config_hash
 from .render import AnnotatedVideoWriter
 from .sam2_stream import TrackedMasks
@@ -43,28 +44,6 @@ class Segmenter(Protocol):
     def add_objects(self, boxes: Mapping[int, np.ndarray], with_masks: bool = False) -> TrackedMasks: ...
 
     def remove(self, obj_id: int) -> None: ...
-
-
-@dataclass
-class TrackerConfig:
-    """Per-video settings (the `--flags` of the same names); identity rules in `identity`."""
-
-    detection_frequency: int = 1  # detect on every k-th processed frame
-    fps: float | None = None  # resample to this rate by timestamp; None = every frame
-    detect_batch_size: int = 1  # detection frames per detector call (look-ahead)
-    save_masks: bool = False
-    group_by: str = "frame"
-    identity: IdentityConfig = field(default_factory=IdentityConfig)
-
-    def __post_init__(self) -> None:
-        if self.detection_frequency < 1:
-            raise ValueError("detection_frequency must be >= 1")
-        if self.detect_batch_size < 1:
-            raise ValueError("detect_batch_size must be >= 1")
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError("fps must be > 0")
-        if self.group_by not in ("frame", "object"):
-            raise ValueError("group_by must be 'frame' or 'object'")
 
 
 @dataclass
@@ -107,15 +86,16 @@ class VideoTracker:
         video_path: str,
         text_prompt: str,
         output_video: Path | None = None,
-        on_frame: Callable[[int], None] | None = None,
+        on_frame: Callable[[int, int | None], None] | None = None,
         load_seconds: float = 0.0,
         record_output: RecordOutput | None = None,
     ) -> dict:
         """Track `text_prompt` through `video_path` and return the JSON-ready record.
 
-        `on_frame(n)` is called after each processed frame (progress); `load_seconds` is the model
-        load time to report for this video (non-zero only for a worker's first video);
-        `record_output` streams the per-frame data to disk as it is produced (see `RecordBuilder`).
+        `on_frame(n, total)` is called after each processed frame (progress: frames done, and about how
+        many there will be, None if unknown); `load_seconds` is the model load time to report for this
+        video (non-zero only for a worker's first video); `record_output` streams the per-frame data
+        to disk as it is produced (see `RecordBuilder`).
         """
         cfg = self.config
         start = time.perf_counter()
@@ -142,14 +122,14 @@ class VideoTracker:
                         t0 = time.perf_counter()
                         writer.write(item.frame.rgb, observations)
                         timing.render += time.perf_counter() - t0
-                    if on_frame is not None:
-                        on_frame(item.counter + 1)
 
             try:
                 for item in self._schedule(reader, text_prompt, timing):
                     entries = self._step(ids, item, timing, want_masks=cfg.save_masks or writer is not None)
                     held.push(item if writer is not None else _without_pixels(item), entries)
                     report()
+                    if on_frame is not None:  # processed, even while its output waits on identity decisions
+                        on_frame(item.counter + 1, reader.expected_frames)
                 ids.finish()
                 self._remove(ids)
                 report(everything=True)

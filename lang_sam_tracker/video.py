@@ -228,6 +228,19 @@ class VideoReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def expected_frames(self) -> int | None:
+        """About how many frames iteration yields (for progress and ETA), from the container's count; None if unknown."""
+        info = self.info
+        total = info.total_frames
+        if self.fps is not None and info.original_fps > 0:
+            # grid points up to the last frame's time (a quarter frame of slack for variable rates)
+            last_s = max(0.0, info.duration_s - 0.75 / info.original_fps)
+            total = min(total, int(last_s * self.fps + _EPS_S) + 1)
+        if self.max_frames is not None:
+            total = min(total, self.max_frames)
+        return total if total > 0 else None
+
     def __enter__(self) -> "VideoReader":
         return self
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import logging.handlers
 import os
 import secrets
 import signal
@@ -26,6 +27,8 @@ from .spool import sidecar_dir_for, spool_dir_for
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.5
+# What the parent decides about; a worker ignores them (see init_process_worker).
+STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None)
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,18 @@ def pin_process(slot: Slot) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices_for(slot.gpu, os.environ.get("CUDA_VISIBLE_DEVICES"))
     else:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    threads = torch_threads(slot)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(slot.threads)
+        os.environ[var] = str(threads)
+
+
+def torch_threads(slot: Slot) -> int:
+    """The slot's share of the cores, capped by OMP_NUM_THREADS when it is set: on a machine shared
+    with other processes fewer threads than cores can be many times faster (OpenMP threads spin
+    while they wait for a core)."""
+    user = os.environ.get("OMP_NUM_THREADS", "").strip()
+    share = max(1, slot.threads)
+    return min(share, int(user)) if user.isdigit() and int(user) > 0 else share
 
 
 def _die_with_parent() -> None:
@@ -119,7 +132,7 @@ class Engine:
         from .sam2_stream import StreamingSAM2
         from .tracker import VideoTracker
 
-        torch.set_num_threads(max(1, self.slot.threads))
+        torch.set_num_threads(torch_threads(self.slot))
         start = time.perf_counter()
         m = self.run.models
         predictor = build_sam2_streaming(m.sam_type, m.model_path, m.sam_config, self.device)
@@ -150,7 +163,7 @@ class Engine:
             relative_to=out.parent,
         )
 
-    def process(self, task: VideoTask, on_frame: Callable[[int], None] | None = None) -> TaskResult:
+    def process(self, task: VideoTask, on_frame: Callable[[int, int | None], None] | None = None) -> TaskResult:
         """Run one video; every failure becomes a one-line error, never an exception.
 
         The annotated video is written under a temporary name and renamed when the video succeeds;
@@ -161,7 +174,8 @@ class Engine:
         info = {
             "pid": os.getpid(),
             "slot": self.slot.index,
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            # null when no GPU is pinned (unset, or "" for a CPU worker): the same in both scripts
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES") or None,
             "device": self.device,
         }
         output = self.record_output()
@@ -247,18 +261,48 @@ def init_process_worker(slot: Slot, run: RunConfig, progress_queue, log_level: i
     global _ENGINE, _PROGRESS
     pin_process(slot)
     # The parent decides what Ctrl-C / SIGTERM mean; a worker must not turn them into failures.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if hasattr(signal, "SIGUSR1"):
-        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    # The parent spawned us with these signals blocked (so none lands while we import); ignore, then unblock.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _die_with_parent()
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    _log_to_parent(slot, progress_queue, log_level)
     _ENGINE = Engine(run, slot, device=worker_device(slot, run.device))
     _PROGRESS = progress_queue
     if run.video_timeout:
         import faulthandler
 
         faulthandler.enable()
+
+
+class _ParentLogHandler(logging.handlers.QueueHandler):
+    """Hands log records to the parent, which writes them with its own format (and around its progress bars)."""
+
+    def __init__(self, progress_queue, label: str) -> None:
+        super().__init__(progress_queue)
+        self.label = label
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = super().prepare(record)  # message formatted, args and traceback dropped: picklable
+        record.slot = self.label  # the parent's format puts it in front
+        return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self.queue.put_nowait(("log", record))
+
+
+def _log_to_parent(slot: Slot, progress_queue, log_level: int) -> None:
+    root = logging.getLogger()
+    if progress_queue is None:
+        logging.basicConfig(level=log_level, format=f"[{slot.label}] %(message)s")
+        return
+    handler = _ParentLogHandler(progress_queue, slot.label)
+    root.handlers[:] = [handler]
+    root.setLevel(log_level)
+    logging.captureWarnings(True)
+    for noisy in ("transformers", "hydra", "urllib3", "PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, log_level))
 
 
 def worker_device(slot: Slot, requested: str | None = None) -> str:
@@ -269,18 +313,27 @@ def worker_device(slot: Slot, requested: str | None = None) -> str:
     return "cuda:0"
 
 
+def frame_reporter(progress_queue, slot: Slot, video: str) -> Callable[[int, int | None], None]:
+    """An `on_frame(done, total)` that sends ("frames", slot, video, done, total, fps) at most every PROGRESS_INTERVAL_S."""
+    from .progress import FrameClock
+
+    clock = FrameClock()
+    last = [0.0]
+
+    def report(done: int, total: int | None) -> None:
+        fps = clock.fps(done)
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_INTERVAL_S or done == total:
+            last[0] = now
+            progress_queue.put(("frames", slot.index, video, done, total, fps))
+
+    return report
+
+
 def run_in_process_worker(task: VideoTask) -> TaskResult:
     """ProcessPoolExecutor task: process one video in the pinned worker."""
     assert _ENGINE is not None, "init_process_worker did not run"
     engine = _ENGINE
     if _PROGRESS is None:
         return engine.process(task)
-    last = [0.0]
-
-    def report(frames: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_INTERVAL_S:
-            last[0] = now
-            _PROGRESS.put((engine.slot.index, task.video_path, frames))
-
-    return engine.process(task, on_frame=report)
+    return engine.process(task, on_frame=frame_reporter(_PROGRESS, engine.slot, task.video_path))

@@ -272,7 +272,7 @@ def test_official_config_with_tiny_weights_is_refused(tiny_sam2):
 
 @pytest.mark.parametrize(
     "content, reason",
-    [(b"not a checkpoint", "cannot be read as a torch checkpoint"), (None, "no 'model' state dict")],
+    [(b"not a checkpoint", "is not a torch checkpoint"), (b"PK\x03\x04 broken zip", "cannot be read as a torch checkpoint"), (None, "no 'model' state dict")],
 )
 def test_unreadable_checkpoints_are_refused(tiny_sam2, tmp_path, content, reason):
     bad = tmp_path / "bad.pt"

@@ -117,13 +117,16 @@ def test_long_video_memory_is_flat(tmp_path, tiny_model_args):
     path = scenes.write_video(scene, tmp_path / "long.mp4")
     engine = make_engine(tiny_model_args, tmp_path, "--detection_frequency", "30")
     rss: dict[int, int] = {}
+    totals: set = set()
 
-    def on_frame(n: int) -> None:
+    def on_frame(n: int, total: int | None) -> None:
+        totals.add(total)
         if n in (300, 3000):
             rss[n] = _rss_bytes()
 
     record = process(engine, path, on_frame)
     assert record["video_info"]["processed_frames"] == 3000
+    assert totals == {3000}  # progress knows the length up front
     assert rss[3000] <= rss[300] * 1.10, {k: v / 2**20 for k, v in rss.items()}
     stats = engine.tracker.segmenter.stats()
     assert stats["images"] <= 1

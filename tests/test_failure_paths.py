@@ -63,9 +63,9 @@ def _run(tmp_path: Path, videos: list[str], **kw) -> RunConfig:
     return RunConfig(video_list=listing, text_prompt="car", output_jsonl=tmp_path / "out" / "r.jsonl", **kw)
 
 
-def _inline(run: RunConfig, tracker, timeout: float | None = None, runners: list | None = None):
-    def make(stop):
-        runner = InlineSlotRunner(Slot(0), run, "cpu", stop, timeout)
+def _inline(run: RunConfig, tracker, runners: list | None = None):
+    def make(_stop):
+        runner = InlineSlotRunner(Slot(0), run, "cpu")
         runner.engine.tracker = tracker
         if runners is not None:
             runners.append(runner)
@@ -127,18 +127,21 @@ def test_single_process_ledgers_any_exception_and_goes_on(tmp_path, monkeypatch)
     assert summary.exit_code == 1 and (summary.completed, summary.failed) == (2, 2)
     assert sorted(r["video_path"] for r in _records(run)) == ["a.mp4", "b.mp4"]
     errors = {e["video_path"]: e["error"] for e in _ledger(run)}
-    assert errors["escape.mp4"] == "escape.mp4: MemoryError: cannot allocate more"
-    assert errors["boom.mp4"] == "boom.mp4: RuntimeError: the decoder gave up on frame 3"
+    assert errors["escape.mp4"] == "MemoryError: cannot allocate more"  # the ledger line names the video already
+    assert errors["boom.mp4"] == "RuntimeError: the decoder gave up on frame 3"
     assert not spool_dir_for(run.output_jsonl).exists()
 
 
-def test_video_timeout_works_in_the_single_process(tmp_path):
+def test_video_timeout_works_in_the_single_process(tmp_path, monkeypatch):
+    """A frame that never returns: the video is recorded as timed out, and the next one runs on a
+    freshly loaded engine (the stuck one is left behind)."""
     run = _run(tmp_path, ["hang.mp4", "a.mp4"], video_timeout=0.5)
     tracker = FakeTracker()
-    summary = run_batch(run, _inline(run, tracker, timeout=0.5))
+    monkeypatch.setattr(Engine, "load", lambda self: setattr(self, "tracker", tracker))  # "loading" the models
+    summary = run_batch(run, _inline(run, tracker))
     assert (summary.completed, summary.failed) == (1, 1)
     (entry,) = _ledger(run)
-    assert entry["video_path"] == "hang.mp4" and entry["error"] == "hang.mp4: timed out after 0.5s (--video_timeout)"
+    assert entry["video_path"] == "hang.mp4" and entry["error"] == "timed out after 0.5s (--video_timeout)"
     assert [r["video_path"] for r in _records(run)] == ["a.mp4"]
 
 

@@ -79,7 +79,8 @@ def test_merge_again_adds_only_new_records_and_clears_fixed_failures(tmp_path, c
     assert _keys(out) == ["v1", "v2", "v3"]
     assert not failures_path(out).exists(), "no failure is left"
     report = capsys.readouterr().out.splitlines()[-1]
-    assert "1 record(s) added, 2 already there, 2 duplicate(s) dropped" in report
+    assert "Merged 2 of 2 shard file(s)" in report  # the ledger given by the glob is its results file's
+    assert "1 record(s) added, 2 already there, 0 duplicate(s) dropped" in report  # each record counted once
 
 
 def test_missing_shard_files_are_reported_unless_the_shard_owns_no_video(tmp_path, capsys):
@@ -97,8 +98,9 @@ def test_missing_shard_files_are_reported_unless_the_shard_owns_no_video(tmp_pat
     assert merge([a, c], tmp_path / "merged2.jsonl", video_list=listed).exit_code == 0, "shard 1 owns nothing listed"
 
     listed.write_text("\n".join(videos) + "\n")
-    assert main([str(a), str(c), "-o", str(tmp_path / "merged3.jsonl"), "--video_list", str(listed)]) == 1
+    assert main([str(a), str(c), str(tmp_path / "r.shard-1-of-3.jsonl"), "-o", str(tmp_path / "merged3.jsonl"), "--video_list", str(listed)]) == 1
     out = capsys.readouterr().out
+    assert "Merged 2 of 3 shard file(s)" in out  # the missing one is not counted as merged
     assert "Missing shard file: " + str(tmp_path / "r.shard-1-of-3.jsonl") in out
     assert f"Missing: {len(owned[1])} listed video(s)" in out
 

@@ -91,3 +91,34 @@ def test_bad_input_is_refused_and_encoder_errors_surface(tmp_path):
     writer.write(np.zeros((48, 64, 3), np.uint8), [bad_mask])  # fails in the encoding thread
     with pytest.raises(RuntimeError, match="mask of object 0"):
         writer.close()
+
+
+def test_label_ink_contrasts_with_every_id_colour():
+    """Black or white by luminance: at least 4.5:1 (WCAG AA) on every id colour, light greens included."""
+    from lang_sam_tracker.render import contrast_ratio, ink_for
+
+    worst = min(contrast_ratio(id_color(i), ink_for(id_color(i))) for i in range(500))
+    assert worst >= 4.5
+    green = (120, 242, 48)  # white on it is about 1.5:1
+    assert ink_for(green) == (0, 0, 0) and contrast_ratio(green, (255, 255, 255)) < 2
+
+
+def test_labels_of_coinciding_boxes_are_stacked_not_overdrawn():
+    from lang_sam_tracker.render import label_boxes
+
+    def apart(rects):
+        return all(a[3] <= b[1] or b[3] <= a[1] for i, a in enumerate(rects) for b in rects[i + 1 :])
+
+    box = (40, 30, 80, 60)
+    rects = label_boxes([box, box, box], [(30, 12), (30, 12), (30, 12)], height=96)
+    assert apart(rects), rects  # one above the other, no overlap
+    assert rects[0] == (40, 18, 70, 30)  # the first label sits right above its box
+    # Near the bottom edge, stacked labels stay inside the frame and still apart.
+    low = label_boxes([(0, 90, 20, 96)] * 3, [(20, 10)] * 3, height=96)
+    assert apart(low) and all(0 <= r[1] and r[3] <= 96 for r in low), low
+    # Drawn: two objects on one box give two readable label rows of two different colours.
+    frame = np.zeros((96, 128, 3), np.uint8)
+    objs = [ObjectObservation(1, "car", 0.9, np.array(box, float)), ObjectObservation(2, "car", 0.9, np.array(box, float))]
+    out = annotate_frame(frame, objs)
+    column = out[:, 41]
+    assert (column == id_color(1)).all(axis=1).any() and (column == id_color(2)).all(axis=1).any()

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..argtypes import iou_fraction, positive_int, unit_float
 from ..errors import ModelLoadError
-from .base import Detections, Detector
-from .hf import DEFAULT_HF_MODEL
-from .postprocess import PostProcess
+from .base import DEFAULT_HF_MODEL, Detections, Detector, check_thresholds
+
+if TYPE_CHECKING:
+    from .postprocess import PostProcess
 
 __all__ = [
     "BACKENDS",
@@ -46,9 +48,12 @@ class DetectorConfig:
             raise ValueError(f"unknown detector backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.backend == "groundingdino" and not (self.config and self.checkpoint):
             raise ValueError("--detector_backend groundingdino needs --detector_config CFG.py and --detector_checkpoint X.pth")
-        self.postprocess()  # validates the thresholds now rather than at the first frame
+        # validated now rather than at the first frame (without importing torch: the CLI stays fast)
+        check_thresholds(self.box_threshold, self.text_threshold, self.nms_iou, self.max_objects)
 
     def postprocess(self) -> PostProcess:
+        from .postprocess import PostProcess
+
         return PostProcess(self.box_threshold, self.text_threshold, self.nms_iou, self.max_objects)
 
 

@@ -7,6 +7,19 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+DEFAULT_HF_MODEL = "IDEA-Research/grounding-dino-base"
+
+
+def check_thresholds(box_threshold: float, text_threshold: float, nms_iou: float, max_objects: int | None) -> None:
+    """ValueError naming the first post-processing setting out of range (see `postprocess.PostProcess`)."""
+    for name, value in (("box_threshold", box_threshold), ("text_threshold", text_threshold)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if not 0.0 < nms_iou <= 1.0:
+        raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
+    if max_objects is not None and max_objects < 1:
+        raise ValueError(f"max_objects must be >= 1 or None, got {max_objects}")
+
 
 @dataclass
 class Detections:

@@ -39,6 +39,7 @@ from ..errors import ModelLoadError
 from .base import Detections
 from .postprocess import PostProcess, check_frames, same_size_batches
 from .prompt import parse_prompt, tokenize_prompt
+from .sources import resolve_text_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -108,14 +109,6 @@ def load_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], checkp
     model.load_state_dict(state, strict=True)
 
 
-def _resolve_text_encoder(name: str, config_path: Path) -> str:
-    """A local folder (absolute, or relative to the config's folder) as an absolute path; else the hub id."""
-    for candidate in (Path(name).expanduser(), config_path.parent / name):
-        if candidate.is_dir():
-            return str(candidate.resolve())
-    return name
-
-
 def build_groundingdino(config_path: Path, device: torch.device, text_encoder: str | None = None):
     """(model with random weights, its SLConfig) from a groundingdino-py config file."""
     from groundingdino.models import build_model
@@ -127,7 +120,7 @@ def build_groundingdino(config_path: Path, device: torch.device, text_encoder: s
         args = SLConfig.fromfile(str(config_path))
     except Exception as exc:  # the config is Python code: any error is a broken config
         raise ModelLoadError(f"Grounding DINO config {config_path} cannot be read ({type(exc).__name__}: {exc})") from exc
-    args.text_encoder_type = _resolve_text_encoder(text_encoder or args.text_encoder_type, config_path)
+    args.text_encoder_type = resolve_text_encoder(text_encoder or args.text_encoder_type, config_path)
     if not Path(args.text_encoder_type).is_dir():
         logger.info("text encoder %r comes from the Hugging Face cache (downloaded if missing and online)", args.text_encoder_type)
     args.device = str(device)

@@ -23,15 +23,16 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..checkpoints import offline_switch
 from ..errors import ModelLoadError
 from ..preprocess import HFDevicePreprocessor
-from .base import Detections
+from .base import DEFAULT_HF_MODEL, Detections
 from .postprocess import PostProcess, check_frames, same_size_batches
 from .prompt import parse_prompt, tokenize_prompt
+from .sources import hf_folder_problem, looks_like_path
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HF_MODEL = "IDEA-Research/grounding-dino-base"
 # Model types whose logits score caption tokens, with [CLS]/[SEP]/"." splitting phrases.
 TOKEN_GROUNDED_TYPES = ("grounding-dino", "mm-grounding-dino")
 # Model types with one text query per class; True where boxes are normalised to the image padded
@@ -39,13 +40,14 @@ TOKEN_GROUNDED_TYPES = ("grounding-dino", "mm-grounding-dino")
 CLASS_QUERY_TYPES = {"owlvit": False, "owlv2": True}
 
 
-def _looks_like_path(model: str) -> bool:
-    """A hub id is "name" or "owner/name"; anything else (./x, /x, a/b/c, ~) is meant as a folder."""
-    return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model
-
-
-def _load_error(model: str, exc: Exception) -> ModelLoadError:
+def _load_error(model: str, exc: Exception, folder: Path | None) -> ModelLoadError:
     cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if folder is not None:  # a download would not help: say what is wrong with the folder
+        why = hf_folder_problem(folder) or cause
+        return ModelLoadError(
+            f"cannot load Hugging Face detector folder {model!r}: {why}; give a folder written by "
+            "model.save_pretrained() and processor.save_pretrained(), or a hub id"
+        )
     return ModelLoadError(
         f"cannot load Hugging Face detector {model!r} ({cause}); pre-download it with "
         f"`huggingface-cli download {model}` (cache in $HF_HOME, default ~/.cache/huggingface) "
@@ -71,14 +73,16 @@ class HFZeroShotDetector:
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
         model = str(model)
-        if _looks_like_path(model) and not Path(model).expanduser().is_dir():
+        if looks_like_path(model) and not Path(model).expanduser().is_dir():
             raise ModelLoadError(f"Hugging Face detector folder {model!r} does not exist")
-        source = str(Path(model).expanduser()) if Path(model).expanduser().is_dir() else model
+        folder = Path(model).expanduser() if Path(model).expanduser().is_dir() else None
+        source = str(folder) if folder is not None else model
+        offline = offline_switch() is not None  # LANG_SAM_TRACKER_OFFLINE covers the hub too
         try:
-            self.processor = AutoProcessor.from_pretrained(source)
-            self.model = AutoModelForZeroShotObjectDetection.from_pretrained(source)
+            self.processor = AutoProcessor.from_pretrained(source, local_files_only=offline)
+            self.model = AutoModelForZeroShotObjectDetection.from_pretrained(source, local_files_only=offline)
         except (OSError, ValueError) as exc:
-            raise _load_error(model, exc) from exc
+            raise _load_error(model, exc, folder) from exc
         model_type = self.model.config.model_type
         if model_type not in TOKEN_GROUNDED_TYPES and model_type not in CLASS_QUERY_TYPES:
             supported = ", ".join((*TOKEN_GROUNDED_TYPES, *CLASS_QUERY_TYPES))

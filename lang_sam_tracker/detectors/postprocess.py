@@ -13,12 +13,7 @@ import numpy as np
 import torch
 from torchvision.ops import nms
 
-from .base import Detections
-
-
-def _check_unit(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
+from .base import Detections, check_thresholds
 
 
 @dataclass(frozen=True)
@@ -38,12 +33,7 @@ class PostProcess:
     max_objects: int | None = None
 
     def __post_init__(self) -> None:
-        _check_unit("box_threshold", self.box_threshold)
-        _check_unit("text_threshold", self.text_threshold)
-        if not 0.0 < self.nms_iou <= 1.0:
-            raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
-        if self.max_objects is not None and self.max_objects < 1:
-            raise ValueError(f"max_objects must be >= 1 or None, got {self.max_objects}")
+        check_thresholds(self.box_threshold, self.text_threshold, self.nms_iou, self.max_objects)
 
     def __call__(
         self,
