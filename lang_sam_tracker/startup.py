@@ -127,7 +127,7 @@ def check_cuda_flags(run: RunConfig, multiprocess: bool) -> None:
     wants_gpu = run.gpu_ids is not None or (run.device or "").startswith("cuda")
     if not wants_gpu:
         return
-    from .batch import cuda_device_count
+    from .batch.slots import cuda_device_count
 
     count = cuda_device_count()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from lang_sam_tracker.batch import _drain_progress
+from lang_sam_tracker.batch.dispatch import _drain_progress
 from lang_sam_tracker.progress import BatchProgress, FrameClock, duration, plural
 from lang_sam_tracker.testing import scenes
 from lang_sam_tracker.worker import Slot

@@ -28,7 +28,7 @@ def no_model_loads(monkeypatch):
         raise AssertionError("a model was loaded or a worker started")
 
     monkeypatch.setattr(worker.Engine, "load", refuse)
-    monkeypatch.setattr(batch, "prepare_models", refuse)
+    monkeypatch.setattr(batch.launch, "prepare_models", refuse)
     monkeypatch.setattr(batch.ProcessSlotRunner, "_new_pool", refuse)
 
 
@@ -107,13 +107,13 @@ def test_settings_that_cannot_work_are_one_usage_error(case, main, job, tmp_path
 
 
 def test_gpu_flags_without_cuda_are_usage_errors(job, capsys, no_model_loads, monkeypatch):
-    monkeypatch.setattr(batch, "cuda_device_count", lambda: 0)
+    monkeypatch.setattr(batch.slots, "cuda_device_count", lambda: 0)
     for args, main in [(["--gpu_ids", "0"], cli.main_multiprocess), (["--gpu_ids", "0", "1"], cli.main_multiprocess),
                        (["--device", "cuda"], cli.main_single), (["--device", "cuda:1"], cli.main_multiprocess)]:
         code, lines = run_main(main, [*job["args"], *args], capsys)
         assert code == 2 and len(lines) == 1, lines
         assert args[0] in lines[0] and "no CUDA device is visible" in lines[0], lines
-    monkeypatch.setattr(batch, "cuda_device_count", lambda: 2)
+    monkeypatch.setattr(batch.slots, "cuda_device_count", lambda: 2)
     for ids in (["5"], ["-1"], ["0", "2"]):
         code, lines = run_main(cli.main_multiprocess, [*job["args"], "--gpu_ids", *ids], capsys)
         assert code == 2 and len(lines) == 1 and "--gpu_ids" in lines[0], lines
