@@ -1,7 +1,7 @@
 """Annotated videos: mask overlay, box and "label id" in a colour fixed per id, H.264 MP4 a browser plays.
 
-Drawing and encoding run in a background thread behind a bounded queue, so the tracker only pays
-for handing over a frame. The video is written at a constant rate (the processed-frame rate), one
+Drawing (each mask on its box crop) and encoding run in a background thread behind a bounded
+queue, so the tracker only pays for handing over a frame. The video is written at a constant rate (the processed-frame rate), one
 output frame per processed frame.
 """
 
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from .keys import key_digest, resolve_video_path
+from .maskcrop import mask_window
 from .records import ObjectObservation
 
 logger = logging.getLogger(__name__)
@@ -90,8 +91,12 @@ def label_boxes(
     return placed
 
 
-def annotate_frame(rgb: np.ndarray, objects: Sequence[ObjectObservation]) -> np.ndarray:
-    """A copy of `rgb` with each object's mask (if any) tinted, its box drawn and "label id" written."""
+def annotate_frame(rgb: np.ndarray, objects: Sequence[ObjectObservation], crop: bool = True) -> np.ndarray:
+    """A copy of `rgb` with each object's mask (if any) tinted, its box drawn and "label id" written.
+
+    Each mask is tinted on the window of the frame that holds its pixels (its box, `maskcrop`),
+    not on the whole frame; `crop=False` tints over the whole frame (same pixels, for comparison).
+    """
     out = rgb.copy()
     height, width = out.shape[:2]
     for obs in objects:
@@ -100,7 +105,15 @@ def annotate_frame(rgb: np.ndarray, objects: Sequence[ObjectObservation]) -> np.
             if m.shape != (height, width):
                 raise ValueError(f"mask of object {obs.obj_id} is {m.shape}, the frame is {(height, width)}")
             tint = np.asarray(id_color(obs.obj_id), np.float32)
-            out[m] = (out[m] * (1 - _MASK_ALPHA) + tint * _MASK_ALPHA).astype(np.uint8)
+            if crop:
+                window = mask_window(m, obs.box_xyxy)
+                if window is None:
+                    continue
+                y0, y1, x0, x1 = window
+                region, m = out[y0:y1, x0:x1], m[y0:y1, x0:x1]
+            else:
+                region = out
+            region[m] = (region[m] * (1 - _MASK_ALPHA) + tint * _MASK_ALPHA).astype(np.uint8)
     scale = max(0.3, min(width, height) / 600)
     thickness = max(1, round(min(width, height) / 300))
     boxes, texts, sizes, ascents = [], [], [], []
