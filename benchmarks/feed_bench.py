@@ -12,6 +12,12 @@ Rows:
    inference only): on a GPU it runs asynchronously and costs the host nothing but the dispatch.
 2. SAM 2 time per frame on the tiny model with N objects prompted together: A = one forward per
    object (sam2's loop), B = objects batched by memory layout. Same process, frames interleaved.
+3. host work per 1080p frame with 10 tracked masks (ellipses of 80-300 pixels a side): RLE
+   encoding (`--save_masks`), drawing the annotated frame, and both. A = on the whole frame (the
+   code before issue 11: pycocotools on each full mask, tint through full-frame boolean indexing),
+   B = on each object's box crop (`maskcrop`). Same strings and pixels (tests/test_records.py,
+   tests/test_render.py). RLE runs on the tracking thread, drawing in the annotated-video writer's
+   thread, whose bounded queue stalls tracking whenever drawing and encoding fall behind.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ import torch
 from _common import machine_lines, markdown_table, script_parser
 
 from lang_sam_tracker.preprocess import HFDevicePreprocessor, sam2_exact, sam2_fast
+from lang_sam_tracker.records import ObjectObservation, mask_to_rle
+from lang_sam_tracker.render import annotate_frame
 
 SAM2_SIDE = 1024
 
@@ -138,6 +146,55 @@ def measure_objects(models: Path, counts: list[int], frames: int) -> list[list[s
     return rows
 
 
+def _ellipse_objects(rng: np.random.Generator, height: int, width: int, n: int) -> list[ObjectObservation]:
+    """`n` filled ellipses, 80-300 pixels a side, with their tight pixel-edge boxes (as the tracker reports)."""
+    objects = []
+    ys, xs = np.ogrid[:height, :width]
+    for k in range(n):
+        ry, rx = rng.integers(40, 150, size=2)
+        cy, cx = rng.integers(ry, height - ry), rng.integers(rx, width - rx)
+        mask = ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], np.float32)
+        objects.append(ObjectObservation(k, "car", 0.9, box, mask=mask))
+    return objects
+
+
+def measure_masks(frames: int, n_masks: int = 10) -> list[list[str]]:
+    rng = np.random.default_rng(2)
+    scenes = [(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8), _ellipse_objects(rng, 1080, 1920, n_masks))
+              for _ in range(frames)]
+
+    def rle(objects, crop: bool) -> None:
+        for o in objects:
+            mask_to_rle(o.mask, o.box_xyxy if crop else None)
+
+    def draw(rgb, objects, crop: bool) -> None:
+        annotate_frame(rgb, objects, crop=crop)
+
+    times = {(stage, crop): [] for stage in ("rle", "draw") for crop in (False, True)}
+    for rgb, objects in scenes:  # interleaved, so load changes hit both alike
+        for crop in (False, True):
+            t0 = time.perf_counter()
+            rle(objects, crop)
+            t1 = time.perf_counter()
+            draw(rgb, objects, crop)
+            t2 = time.perf_counter()
+            times["rle", crop].append(t1 - t0)
+            times["draw", crop].append(t2 - t1)
+    both = {crop: [r + d for r, d in zip(times["rle", crop], times["draw", crop])] for crop in (False, True)}
+    rows = []
+    for name, a_list, b_list in (
+        ("RLE", times["rle", False], times["rle", True]),
+        ("drawing", times["draw", False], times["draw", True]),
+        ("RLE + drawing", both[False], both[True]),
+    ):
+        a, b = statistics.median(a_list) * 1000, statistics.median(b_list) * 1000
+        rows.append([f"3. {name} per 1080p frame, {n_masks} masks", f"{a:.1f} ms (full frame)", f"{b:.1f} ms (box crops)",
+                     f"{b / a:.2f}", "–", "–"])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = script_parser(__doc__)
     parser.add_argument("--smoke", action="store_true", help="toy sizes: a few frames, 1 and 4 objects")
@@ -153,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = measure_host(video, repeats)
         counts, frames = ([1, 4], 3) if args.smoke else ([1, 8, 32], 20)
         rows += measure_objects(work / "tiny", counts, frames)
+        rows += measure_masks(2 if args.smoke else 20)
     print(f"## Feeding the GPU ({'--smoke' if args.smoke else 'full'})\n")
     print("\n".join(f"- {line}" for line in machine_lines()))
     print()

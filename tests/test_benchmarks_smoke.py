@@ -78,10 +78,10 @@ def test_run_cpu_smoke_reports_each_measurement(tmp_path, tiny_dir):
     assert {r["target"] for r in rows} >= {"<= 1.10", "<= 1.20", ">= 0.90"}
 
 
-def test_feed_bench_smoke_reports_host_cost_and_batched_objects(tmp_path):
+def test_feed_bench_smoke_reports_host_cost_batched_objects_and_mask_crops(tmp_path):
     result = run_script("feed_bench.py", "--smoke", "--workdir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     rows = table(result.stdout)
-    assert [r["measurement"].split(".")[0] for r in rows] == ["1", "1", "2", "2"]
+    assert [r["measurement"].split(".")[0] for r in rows] == ["1", "1", "2", "2", "3", "3", "3"]
     for row in rows:
         assert float(row["ratio B/A"]) > 0, row

@@ -193,3 +193,59 @@ def test_validation_names_the_problem(breakage, where):
     with pytest.raises(ValueError) as err:
         validate_record(record)
     assert where in str(err.value) and "\n" not in str(err.value)
+
+
+def _blob_masks(rng, shape, n):
+    """Random blobs with their tight boxes, and edge cases: full height, frame edges, touching columns."""
+    h, w = shape
+    cases = []
+    for _ in range(n):
+        y0, x0 = rng.integers(0, h - 1), rng.integers(0, w - 1)
+        y1, x1 = rng.integers(y0 + 1, h + 1), rng.integers(x0 + 1, w + 1)
+        m = np.zeros(shape, bool)
+        m[y0:y1, x0:x1] = rng.random((y1 - y0, x1 - x0)) > 0.3
+        cases.append(m)
+    full_height = np.zeros(shape, bool)
+    full_height[:, 3:9] = True  # runs go on from one column's bottom to the next column's top
+    corner = np.zeros(shape, bool)
+    corner[-4:, -5:] = True
+    first_pixel = np.zeros(shape, bool)
+    first_pixel[0, 0] = True
+    return cases + [full_height, corner, first_pixel, np.ones(shape, bool), np.zeros(shape, bool)]
+
+
+def _tight_box(m):
+    ys, xs = np.nonzero(m)
+    return [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] if len(ys) else [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (96, 128), (1080, 1920)])
+def test_rle_from_the_box_crop_is_the_full_frame_string(shape):
+    rng = np.random.default_rng(1)
+    masks = _blob_masks(rng, shape, 4 if shape[0] > 500 else 40) if min(shape) > 1 else [np.ones(shape, bool), np.zeros(shape, bool)]
+    for m in masks:
+        full = mask_to_rle(m)
+        box = _tight_box(m)
+        assert mask_to_rle(m, box) == full
+        # a loose box, a box that misses part of the mask, one outside the frame, a NaN box: same string
+        h, w = shape
+        for other in ([box[0] - 3, box[1] - 2, box[2] + 4, box[3] + 1], [0, 0, 1, 1], [-10, -10, w + 10, h + 10],
+                      [w, h, w + 5, h + 5], [float("nan")] * 4):
+            assert mask_to_rle(m, other) == full, (shape, box, other)
+
+
+def test_record_builder_encodes_masks_from_their_boxes(monkeypatch):
+    from lang_sam_tracker import records
+
+    rng = np.random.default_rng(2)
+    masks = _blob_masks(rng, (96, 128), 6)[:6]
+    calls = []
+    real = records.mask_to_rle
+    monkeypatch.setattr(records, "mask_to_rle", lambda m, box=None: calls.append(box) or real(m, box))
+    b = RecordBuilder("a.mp4", "car", INFO, save_masks=True)
+    obs = [ObjectObservation(i, "car", 0.9, np.array(_tight_box(m), float), mask=m) for i, m in enumerate(masks) if m.any()]
+    b.add_frame(0, 0.0, obs)
+    rec = b.build(STATS, META)
+    validate_record(rec)
+    assert [o["mask"] for o in rec["frames"][0]["objects"]] == [real(o.mask) for o in obs]
+    assert all(box is not None for box in calls) and len(calls) == len(obs)

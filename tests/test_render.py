@@ -122,3 +122,25 @@ def test_labels_of_coinciding_boxes_are_stacked_not_overdrawn():
     out = annotate_frame(frame, objs)
     column = out[:, 41]
     assert (column == id_color(1)).all(axis=1).any() and (column == id_color(2)).all(axis=1).any()
+
+
+def test_drawing_on_box_crops_gives_the_full_frame_drawings_pixels():
+    rng = np.random.default_rng(3)
+    height, width = 270, 480
+    for frame_no in range(4):
+        rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        objs = []
+        for k in range(7):  # overlapping blobs; boxes tight, loose, too small (mask outside) or missing the frame
+            y0, x0 = rng.integers(0, height - 20), rng.integers(0, width - 20)
+            y1, x1 = y0 + rng.integers(5, 120), x0 + rng.integers(5, 200)
+            mask = np.zeros((height, width), bool)
+            mask[y0:y1, x0:x1] = rng.random((min(y1, height) - y0, min(x1, width) - x0)) > 0.2
+            ys, xs = np.nonzero(mask)
+            box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
+            box += [(0, 0, 0, 0), (-3, -2, 5, 4), (4, 3, -4, -3), (0, 0, 0, 0)][(frame_no + k) % 4]
+            objs.append(ObjectObservation(10 * frame_no + k, "car", 0.9, box, mask=mask))
+        objs.append(ObjectObservation(99, "person", 0.5, np.array([5.0, 5, 40, 40]), mask=np.zeros((height, width), bool)))
+        objs.append(ObjectObservation(98, "person", 0.5, np.array([50.0, 60, 90, 100])))  # no mask
+        cropped, full = annotate_frame(rgb, objs), annotate_frame(rgb, objs, crop=False)
+        assert np.array_equal(cropped, full), frame_no
+        assert not np.array_equal(cropped, rgb)
