@@ -11,6 +11,8 @@ import copy
 import hashlib
 import json
 import warnings
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -169,6 +171,10 @@ class RecordBuilder:
         else:
             self._spool = ObjectArraySpool(Path(output.spool_dir) / f"{output.token}.objects.json")
         self._summary: dict[int, _ObjectSummary] = {}
+        # Masks are RLE-encoded in one background thread, in frame order, at most `max_encoding`
+        # frames behind: encoding does not stall tracking, and memory stays bounded.
+        self._encoder: ThreadPoolExecutor | None = None
+        self._encoding: deque[tuple[Future, dict]] = deque()
         self._count = 0
         self._first_time = self._last_time = 0.0
         self._last_idx = -1
@@ -177,12 +183,16 @@ class RecordBuilder:
     def processed_frames(self) -> int:
         return self._count
 
+    max_encoding = 4  # frames whose masks may wait for the encoder thread
+
     def add_frame(self, frame_idx: int, time_s: float, objects: Sequence[ObjectObservation]) -> None:
-        """Record one processed frame; masks are RLE-encoded now (from their box crops) and not kept."""
+        """Record one processed frame; masks are RLE-encoded (from their box crops) in a background
+        thread and not kept after that."""
         if self._count and frame_idx <= self._last_idx:
             raise ValueError(f"frame_idx must increase: {frame_idx} after {self._last_idx}")
         frame_idx, time_s = int(frame_idx), round(float(time_s), _TIME_DECIMALS)
         entries = []
+        masks: list[tuple[dict, np.ndarray, Any]] = []
         seen: set[int] = set()
         for obs in objects:
             if obs.obj_id in seen:
@@ -204,7 +214,7 @@ class RecordBuilder:
             if self.save_masks:
                 if obs.mask is None:
                     raise ValueError(f"save_masks is on but object {obs.obj_id} in frame {frame_idx} has no mask")
-                entry["mask"] = mask_to_rle(obs.mask, obs.box_xyxy)
+                masks.append((entry, obs.mask, obs.box_xyxy))
             entries.append(entry)
             self._summarise(entry, frame_idx, time_s)
         if not self._count:
@@ -212,6 +222,28 @@ class RecordBuilder:
         self._count += 1
         self._last_idx, self._last_time = frame_idx, time_s
         frame = {"frame_idx": frame_idx, "time_s": time_s, "objects": entries}
+        if not masks and not self._encoding:
+            self._store(frame)
+            return
+        if masks:
+            if self._encoder is None:
+                self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rle")
+            future = self._encoder.submit(_encode_masks, masks)
+        else:  # nothing to encode, but frames leave in order
+            future = Future()
+            future.set_result(None)
+        self._encoding.append((future, frame))
+        self._flush(self.max_encoding)
+
+    def _flush(self, keep: int) -> None:
+        """Store encoded frames in order: the finished ones, and more until at most `keep` wait."""
+        while self._encoding and (self._encoding[0][0].done() or len(self._encoding) > keep):
+            future, frame = self._encoding.popleft()
+            future.result()  # an encoding error surfaces here, on the tracking thread
+            self._store(frame)
+
+    def _store(self, frame: dict) -> None:
+        frame_idx, time_s, entries = frame["frame_idx"], frame["time_s"], frame["objects"]
         if self._frames is not None:
             self._frames.append(frame)
         elif self._sidecar is not None:
@@ -250,13 +282,22 @@ class RecordBuilder:
                 obj["frames"].append(_track_item(entry, frame["frame_idx"], frame["time_s"]))
         return [by_id[k] for k in sorted(by_id)]
 
+    def _stop_encoder(self) -> None:
+        if self._encoder is not None:
+            self._encoder.shutdown(wait=True, cancel_futures=True)
+            self._encoder = None
+
     def abort(self) -> None:
         """Drop what was written so far (the video failed)."""
+        self._encoding.clear()
+        self._stop_encoder()
         for spool in (self._spool, self._sidecar):
             if spool is not None:
                 spool.abort()
 
     def _body(self) -> tuple[str, Any]:
+        self._flush(0)
+        self._stop_encoder()
         if self._sidecar is not None:
             path = self._sidecar.finish()
             base = self.output.relative_to if self.output is not None else None
@@ -286,6 +327,7 @@ class RecordBuilder:
         labels the object summary and, when frames are held in memory, every frame of the object.
         Frames already streamed to disk keep the label they were reported with (the vote so far).
         """
+        self._flush(0)
         fps = self.process_fps() if process_fps is None else float(process_fps)
         for obj_id, label in (labels or {}).items():
             if obj_id in self._summary:
@@ -316,6 +358,12 @@ class RecordBuilder:
         if output_video is not None:
             record["output_video"] = str(output_video)
         return record
+
+
+def _encode_masks(masks: list[tuple[dict, np.ndarray, Any]]) -> None:
+    """(entry, mask, box) of one frame: each entry gets its mask's RLE (runs in the encoder thread)."""
+    for entry, mask, box in masks:
+        entry["mask"] = mask_to_rle(mask, box)
 
 
 def _track_header(entry: dict) -> dict:

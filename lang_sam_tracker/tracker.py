@@ -133,6 +133,9 @@ class VideoTracker:
                 ids.finish()
                 self._remove(ids)
                 report(everything=True)
+            except BaseException:
+                builder.abort()
+                raise
             finally:
                 self.segmenter.reset()
                 if writer is not None:

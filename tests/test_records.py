@@ -249,3 +249,51 @@ def test_record_builder_encodes_masks_from_their_boxes(monkeypatch):
     validate_record(rec)
     assert [o["mask"] for o in rec["frames"][0]["objects"]] == [real(o.mask) for o in obs]
     assert all(box is not None for box in calls) and len(calls) == len(obs)
+
+
+def test_masks_are_encoded_off_the_calling_thread_in_order(monkeypatch):
+    """RLE runs in the builder's encoder thread; frames keep their order, and equal inline encoding."""
+    import threading
+
+    from lang_sam_tracker import records
+
+    threads = set()
+    real = records.mask_to_rle
+
+    def spy(mask, box=None):
+        threads.add(threading.current_thread().name)
+        return real(mask, box)
+
+    monkeypatch.setattr(records, "mask_to_rle", spy)
+    info = VideoInfo(width=40, height=30, original_fps=10.0, total_frames=30, duration_s=3.0, rotation=0)
+    builder = RecordBuilder("v.mp4", "car", info, save_masks=True)
+    rng = np.random.default_rng(0)
+    expected = []
+    for i in range(30):
+        objects = []
+        if i % 3:  # some frames have nothing to encode
+            mask = rng.random((30, 40)) > 0.7
+            ys, xs = mask.nonzero()
+            box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+            objects = [ObjectObservation(1, "car", 0.9, box, mask=mask)]
+            expected.append((i, real(mask)))
+        builder.add_frame(i, i / 10, objects)
+    record = builder.build(stats={}, meta={})
+    got = [(f["frame_idx"], f["objects"][0]["mask"]) for f in record["frames"] if f["objects"]]
+    assert got == expected
+    assert [f["frame_idx"] for f in record["frames"]] == list(range(30))
+    assert threads and all(name.startswith("rle") for name in threads)
+
+
+def test_an_encoding_error_reaches_the_caller(monkeypatch):
+    from lang_sam_tracker import records
+
+    def broken(mask, box=None):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(records, "mask_to_rle", broken)
+    info = VideoInfo(width=4, height=4, original_fps=10.0, total_frames=2, duration_s=0.2, rotation=0)
+    builder = RecordBuilder("v.mp4", "car", info, save_masks=True)
+    with pytest.raises(MemoryError):  # at the next add_frame or at build, whichever sees it first
+        builder.add_frame(0, 0.0, [ObjectObservation(1, "car", 0.9, (0, 0, 2, 2), mask=np.ones((4, 4), bool))])
+        builder.build(stats={}, meta={})
