@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .config import TrackerConfig
 from .detectors.base import Detections, Detector
-from .identity import FrameViews, HeldFrames, IdentityManager, Reported, frame_views
+from .identity import HeldFrames, IdentityManager, Reported, frame_views
 from .records import ObjectObservation, RecordBuilder, RecordOutput, config_hash
 from .render import AnnotatedVideoWriter
 from .sam2_stream import TrackedMasks

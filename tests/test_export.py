@@ -88,7 +88,7 @@ def test_mot_round_trip(results, layout, tmp_path, numbering):
     assert back == {(t, i, *box) for t, i, _, *box in _truth(_scene())}
     ini = (tmp_path / "mot" / "street" / "seqinfo.ini").read_text()
     assert "name=street" in ini and "imWidth=64" in ini
-    assert (f"seqLength=14" if numbering == "source" else "seqLength=7") in ini
+    assert ("seqLength=14" if numbering == "source" else "seqLength=7") in ini
     assert (f"frameRate={FPS:g}" if numbering == "source" else "frameRate=5") in ini
     assert len(load_mot(tmp_path / "mot" / "lobby.txt")) == 10
 

@@ -10,9 +10,9 @@ import pytest
 from lang_sam_tracker.identity.geometry import assign, box_iou, mask_coverage, speckless_box
 from lang_sam_tracker.records import validate_record
 from lang_sam_tracker.testing import identity_scenes, scenes
+from lang_sam_tracker.testing.doubles import DetectorFaults, NoisyDetector, SegmenterFaults, StickySegmenter
 from lang_sam_tracker.tracker import TrackerConfig, VideoTracker
 
-from doubles import DetectorFaults, NoisyDetector, SegmenterFaults, StickySegmenter
 from scoring import first_frames, score
 
 LABELS = ("car", "person")
@@ -191,7 +191,6 @@ def test_object_that_leaves_and_returns_keeps_its_id(tmp_path):
     record, segmenter, _ = run_scene(tmp_path, scene)
     s = score(scene, record)
     assert [len(s.ids_per_gt[g]) for g in (0, 1)] == [1, 1], s
-    gone_id = next(iter(s.ids_per_gt[0]))
     assert all(len(live) == 2 for live in segmenter.live_history[30:40])  # still followed while away
 
 
