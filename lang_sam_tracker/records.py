@@ -296,8 +296,6 @@ class RecordBuilder:
                 spool.abort()
 
     def _body(self) -> tuple[str, Any]:
-        self._flush(0)
-        self._stop_encoder()
         if self._sidecar is not None:
             path = self._sidecar.finish()
             base = self.output.relative_to if self.output is not None else None
@@ -328,6 +326,7 @@ class RecordBuilder:
         Frames already streamed to disk keep the label they were reported with (the vote so far).
         """
         self._flush(0)
+        self._stop_encoder()
         fps = self.process_fps() if process_fps is None else float(process_fps)
         for obj_id, label in (labels or {}).items():
             if obj_id in self._summary:

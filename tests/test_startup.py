@@ -85,6 +85,7 @@ CASES = {
     "missing sam config": ("--sam_config", "{tmp}/nope.yaml", "nope.yaml"),
     "text as checkpoint": ("--model_path", "{file}", "is not a torch checkpoint"),
     "folder that is no model": ("--detector_model", "{tmp}", "no config.json"),
+    "confirmation beyond its window": ("--min_hits", "6", "cannot exceed --confirm_window (5)"),
 }
 
 

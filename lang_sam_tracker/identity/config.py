@@ -50,7 +50,7 @@ class IdentityConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.min_hits > self.confirm_window:
-            raise ValueError(f"min_hits ({self.min_hits}) cannot exceed confirm_window ({self.confirm_window})")
+            raise ValueError(f"--min_hits ({self.min_hits}) cannot exceed --confirm_window ({self.confirm_window})")
         for name in ("retire_after", "max_absent", "exit_absent", "lost_window", "reanchor_interval", "reid_speed", "quick_window"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 seconds")

@@ -40,9 +40,6 @@ class HeldFrames:
     def __init__(self) -> None:
         self._queue: deque[HeldFrame] = deque()
 
-    def __len__(self) -> int:
-        return len(self._queue)
-
     def push(self, item: object, entries: list[tuple[Track, ObjectView]]) -> None:
         self._queue.append(HeldFrame(item, entries))
 

@@ -88,22 +88,27 @@ class IdentityManager:
         self._hidden = set()
         prompts = Prompts()
         for sam_id, track in self.live.items():
-            view = views.objects.get(sam_id)
-            if view is not None and view.visible:
-                track.visible, track.absent_since_s = True, None
-                track.appearance = view.appearance
-                self._check_drift(track)
-                if track.sam_id not in self._hidden:  # a drifted mask says nothing of the object's path
-                    track.motion.observe(view.box, t)
-                    track.left_at_edge = self._at_edge(view.box)
-                elif track.stage is Stage.CONFIRMED and track.off_appearance == 1:
-                    prompts.corrections[sam_id] = track.motion.predict(t, (self.width, self.height))
-            else:
-                track.visible, track.appearance = False, None
-                if track.absent_since_s is None:
-                    track.absent_since_s = t
+            self._see(track, views.objects.get(sam_id), t, check_drift=True)
+            if sam_id in self._hidden and track.stage is Stage.CONFIRMED and track.off_appearance == 1:
+                prompts.corrections[sam_id] = track.motion.predict(t, (self.width, self.height))
         self._drop_duplicates(views, t)
         return prompts
+
+    def _see(self, track: Track, view: ObjectView | None, t: float, check_drift: bool) -> None:
+        """Fold SAM 2's view of `track` on this frame into its state (visibility, look, path)."""
+        if view is None or not view.visible:
+            track.visible, track.appearance = False, None
+            if track.absent_since_s is None:
+                track.absent_since_s = t
+            return
+        track.visible, track.absent_since_s = True, None
+        track.appearance = view.appearance
+        if check_drift:
+            self._hidden.discard(track.sam_id)
+            self._check_drift(track)
+        if track.sam_id not in self._hidden:  # a drifted mask says nothing of the object's path
+            track.motion.observe(view.box, t)
+            track.left_at_edge = self._at_edge(view.box)
 
     def _check_drift(self, track: Track) -> None:
         """A track whose mask no longer looks like it has slid onto something else: it is not
@@ -208,19 +213,11 @@ class IdentityManager:
             view, track = views.objects.get(sam_id), self.live.get(sam_id)
             if view is None or track is None:
                 continue
-            track.visible = view.visible
-            if view.visible:
-                track.absent_since_s = None
-                track.appearance = view.appearance
-                if sam_id in prompts.new:
-                    track.learn_appearance(view.appearance)
-                elif sam_id in self._hidden:  # a drift correction: back on the object?
-                    self._hidden.discard(sam_id)
-                    self._check_drift(track)
-                if sam_id not in self._hidden:
-                    track.motion.observe(view.box, t)
-            elif track.absent_since_s is None:
-                track.absent_since_s = t
+            new = sam_id in prompts.new
+            if new and view.visible:
+                track.learn_appearance(view.appearance)
+            # a drift correction: back on the object?
+            self._see(track, view, t, check_drift=not new and sam_id in self._hidden)
         fresh = [self.live[s] for s in prompts.new if s in self.live and self.live[s].prototype is not None]
         if fresh:
             self._resume_quickly(fresh, t)

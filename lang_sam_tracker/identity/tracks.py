@@ -87,14 +87,11 @@ class Evidence:
     outcomes: deque = field(default_factory=deque)  # (time_s, hit)
     hits: int = 0
     opportunities: int = 0
-    last_hit_s: float = -math.inf
 
     def record(self, t: float, hit: bool, keep_s: float) -> None:
         self.outcomes.append((t, hit))
         self.opportunities += 1
         self.hits += hit
-        if hit:
-            self.last_hit_s = t
         while len(self.outcomes) > 1 and self.outcomes[0][0] < t - keep_s:
             self.outcomes.popleft()
 

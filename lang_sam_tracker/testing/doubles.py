@@ -176,7 +176,6 @@ class StickySegmenter:
         self.faults = faults or SegmenterFaults()
         self.rng = np.random.default_rng(seed)
         self.live_history: list[list[int]] = []
-        self.track_calls = 0
         self.drifts = 0
         self.reset()
 
@@ -191,7 +190,6 @@ class StickySegmenter:
 
     def track(self, rgb: np.ndarray, with_masks: bool = False) -> TrackedMasks:
         self.t += 1
-        self.track_calls += 1
         self._rgb = rgb
         self.live_history.append(self.obj_ids)
         self._drift()
