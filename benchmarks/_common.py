@@ -21,7 +21,7 @@ import numpy as np
 
 from lang_sam_tracker.identity.geometry import box_iou
 from lang_sam_tracker.detectors.base import Detections, Detector
-from lang_sam_tracker.sam2_stream import TrackedMasks
+from lang_sam_tracker.segmenters.sam2_stream import TrackedMasks
 from lang_sam_tracker.testing.scenes import Scene, SceneObject
 from lang_sam_tracker.tracker import Segmenter
 
@@ -179,7 +179,7 @@ def build_random_sam2(
     import torch
     from sam2.build_sam import build_sam2_video_predictor
 
-    from lang_sam_tracker.checkpoints import STREAMING_TARGET, hole_filling_available
+    from lang_sam_tracker.segmenters.checkpoints import STREAMING_TARGET, hole_filling_available
 
     extra = list(overrides)
     if not vos_optimized:

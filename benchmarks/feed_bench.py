@@ -15,8 +15,8 @@ Rows:
 3. host work per 1080p frame with 10 tracked masks (ellipses of 80-300 pixels a side): RLE
    encoding (`--save_masks`), drawing the annotated frame, and both. A = on the whole frame (the
    code before issue 11: pycocotools on each full mask, tint through full-frame boolean indexing),
-   B = on each object's box crop (`maskcrop`). Same strings and pixels (tests/test_records.py,
-   tests/test_render.py). RLE runs on the tracking thread, drawing in the annotated-video writer's
+   B = on each object's box crop (`maskcrop`). Same strings and pixels (tests/results/test_records.py,
+   tests/render/test_render.py). RLE runs on the tracking thread, drawing in the annotated-video writer's
    thread, whose bounded queue stalls tracking whenever drawing and encoding fall behind.
 """
 
@@ -39,9 +39,9 @@ import numpy as np
 import torch
 from _common import machine_lines, markdown_table, script_parser
 
-from lang_sam_tracker.preprocess import HFDevicePreprocessor, sam2_exact, sam2_fast
-from lang_sam_tracker.records import ObjectObservation, mask_to_rle
-from lang_sam_tracker.render import annotate_frame
+from lang_sam_tracker.segmenters.preprocess import HFDevicePreprocessor, sam2_exact, sam2_fast
+from lang_sam_tracker.results.record import ObjectObservation, mask_to_rle
+from lang_sam_tracker.render.annotate import annotate_frame
 
 SAM2_SIDE = 1024
 
@@ -117,8 +117,8 @@ def measure_host(path: Path, repeats: int) -> list[list[str]]:
 
 
 def measure_objects(models: Path, counts: list[int], frames: int) -> list[list[str]]:
-    from lang_sam_tracker.checkpoints import build_sam2_streaming
-    from lang_sam_tracker.sam2_stream import StreamingSAM2
+    from lang_sam_tracker.segmenters.checkpoints import build_sam2_streaming
+    from lang_sam_tracker.segmenters.sam2_stream import StreamingSAM2
     from lang_sam_tracker.testing.tiny_sam2 import build_tiny_sam2
 
     yaml_path, ckpt_path = build_tiny_sam2(models)

@@ -211,7 +211,7 @@ def build_detector(profile: Profile, work: Path, device: str):
 def compile_heavy_modules(predictor, detector) -> None:
     """SAM 2 compiled as the product's `--compile` does (`compile_sam2`: image encoder static, the
     modules that see a batch of objects dynamic), and the detector's vision backbone (in place)."""
-    from lang_sam_tracker.sam2_compile import compile_sam2
+    from lang_sam_tracker.segmenters.sam2_compile import compile_sam2
 
     compile_sam2(predictor)
     detector.model.model.backbone.compile(dynamic=False)
@@ -331,7 +331,7 @@ def vos_child(spec: dict) -> list[dict]:
     """Build sam2's VOS-optimized predictor, warm it up (compiles), then time each object count."""
     import torch
 
-    from lang_sam_tracker.sam2_stream import mask_boxes
+    from lang_sam_tracker.segmenters.sam2_stream import mask_boxes
 
     device = spec["device"]
     if torch.device(device).index is not None:
@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         detector = build_detector(profile, work, device)
         predictor = build_random_sam2(profile.sam_config, device, profile.sam_overrides)
-        from lang_sam_tracker.sam2_stream import StreamingSAM2
+        from lang_sam_tracker.segmenters.sam2_stream import StreamingSAM2
 
         segmenter = StreamingSAM2(predictor, max_frames=MAX_FRAMES)
         scene, video, frames, jpegs = prepare_frames(profile, work)

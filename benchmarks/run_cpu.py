@@ -154,8 +154,8 @@ def write(scene, path: Path) -> Path:
 
 # ------------------------------------------------------------------ models
 def load_tiny_segmenter(models: dict[str, str], batch_objects: bool = True):
-    from lang_sam_tracker.checkpoints import build_sam2_streaming
-    from lang_sam_tracker.sam2_stream import StreamingSAM2
+    from lang_sam_tracker.segmenters.checkpoints import build_sam2_streaming
+    from lang_sam_tracker.segmenters.sam2_stream import StreamingSAM2
 
     predictor = build_sam2_streaming("sam2.1_hiera_tiny", models["sam2_checkpoint"], models["sam2_config"], "cpu")
     return StreamingSAM2(predictor, max_frames=MAX_FRAMES, batch_objects=batch_objects)
@@ -171,7 +171,7 @@ def engine_run_config(
     confirmed at once (random boxes are never re-detected), and duplicate collapse and drift checks
     off (random SAM 2 gives every object the same full-frame mask and arbitrary features).
     """
-    from lang_sam_tracker.config import ModelConfig, RunConfig
+    from lang_sam_tracker.settings import ModelConfig, RunConfig
     from lang_sam_tracker.detectors import DetectorConfig
     from lang_sam_tracker.identity import IdentityConfig
     from lang_sam_tracker.tracker import TrackerConfig
@@ -266,8 +266,8 @@ def _child_rss(models: dict[str, str], video: Path, n_frames: int) -> dict:
 
 def _child_amortise(spec: dict) -> dict:
     """Models once for all videos (this project's worker) or once per video (the seed's scripts)."""
-    from lang_sam_tracker import spool
-    from lang_sam_tracker.worker import Engine, Slot, VideoTask
+    from lang_sam_tracker.results import spool
+    from lang_sam_tracker.batch.worker import Engine, Slot, VideoTask
 
     work = Path(tempfile.mkdtemp(prefix="lst-amortise-"))
     run = engine_run_config(spec["models"], work / "unused.txt", work / "unused.jsonl", spec["frames"])
@@ -477,7 +477,7 @@ def measure_scaling(env: Env) -> list[Row]:
 def measure_stock(env: Env) -> list[Row]:
     from _common import build_random_sam2, scene_boxes
 
-    from lang_sam_tracker.sam2_stream import StreamingSAM2
+    from lang_sam_tracker.segmenters.sam2_stream import StreamingSAM2
     from lang_sam_tracker.testing.scenes import render_frame
 
     size = env.sizes.stock_image_size

@@ -17,12 +17,12 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol
 import numpy as np
 
 from . import __version__
-from .config import TrackerConfig
+from .settings import TrackerConfig
 from .detectors.base import Detections, Detector
 from .identity import HeldFrames, IdentityManager, Reported, frame_views
-from .records import ObjectObservation, RecordBuilder, RecordOutput, config_hash
-from .render import AnnotatedVideoWriter
-from .sam2_stream import TrackedMasks
+from .results.record import ObjectObservation, RecordBuilder, RecordOutput, config_hash
+from .render.annotate import AnnotatedVideoWriter
+from .segmenters.sam2_stream import TrackedMasks
 from .video import Frame, VideoReader
 
 logger = logging.getLogger(__name__)

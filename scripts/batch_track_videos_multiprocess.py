@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lang_sam_tracker.cli import main_multiprocess  # noqa: E402
+from lang_sam_tracker.cli.parser import main_multiprocess  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main_multiprocess())

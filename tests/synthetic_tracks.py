@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lang_sam_tracker.jsonl import JsonlAppender
-from lang_sam_tracker.records import ObjectObservation, RecordBuilder, RecordOutput, validate_record
-from lang_sam_tracker.spool import sidecar_dir_for, spool_dir_for
+from lang_sam_tracker.results.jsonl import JsonlAppender
+from lang_sam_tracker.results.record import ObjectObservation, RecordBuilder, RecordOutput, validate_record
+from lang_sam_tracker.results.spool import sidecar_dir_for, spool_dir_for
 from lang_sam_tracker.video import VideoInfo
 
 WIDTH, HEIGHT, FPS = 64, 48, 10.0

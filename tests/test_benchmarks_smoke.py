@@ -63,7 +63,7 @@ def test_gpu_bench_smoke_measures_every_mode(tmp_path):
 
 @pytest.mark.slow
 def test_run_cpu_smoke_reports_each_measurement(tmp_path, tiny_dir):
-    # 5 (spawned batch workers) is left out for time: tests/test_batch.py runs the same batch code.
+    # 5 (spawned batch workers) is left out for time: tests/batch/test_batch.py runs the same batch code.
     result = run_script(
         "run_cpu.py", "--smoke", "--only", "1,2,3,4,6,7", "--workdir", str(tmp_path), "--models", str(tiny_dir)
     )

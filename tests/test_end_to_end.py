@@ -9,11 +9,11 @@ import av
 import numpy as np
 import pytest
 
-from lang_sam_tracker import spool
-from lang_sam_tracker.cli import build_parser, run_config_from_args
-from lang_sam_tracker.records import validate_record
+from lang_sam_tracker.results import spool
+from lang_sam_tracker.cli.parser import build_parser, run_config_from_args
+from lang_sam_tracker.results.record import validate_record
 from lang_sam_tracker.testing import scenes
-from lang_sam_tracker.worker import Engine, Slot, VideoTask
+from lang_sam_tracker.batch.worker import Engine, Slot, VideoTask
 
 
 def make_engine(tiny_model_args, tmp_path, *extra) -> Engine:

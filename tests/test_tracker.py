@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lang_sam_tracker.identity.geometry import assign, box_iou, mask_coverage, speckless_box
-from lang_sam_tracker.records import validate_record
+from lang_sam_tracker.results.record import validate_record
 from lang_sam_tracker.testing import identity_scenes, scenes
 from lang_sam_tracker.testing.doubles import DetectorFaults, NoisyDetector, SegmenterFaults, StickySegmenter
 from lang_sam_tracker.tracker import TrackerConfig, VideoTracker

@@ -14,11 +14,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Callable
 
-from .. import spool
-from ..config import RunConfig
-from ..jsonl import JsonlAppender
-from ..progress import BatchProgress, plural
-from ..worker import STOP_SIGNALS, TaskResult, VideoTask
+from ..results import spool
+from ..settings import RunConfig
+from ..results.jsonl import JsonlAppender
+from .progress import BatchProgress, plural
+from .worker import STOP_SIGNALS, TaskResult, VideoTask
 from .listing import pending_tasks, read_video_list
 from .results import BatchSummary, write_failure, write_success
 from .runners import Interrupted, SlotRunner

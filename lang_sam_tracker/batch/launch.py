@@ -7,9 +7,9 @@ import multiprocessing as mp
 import queue
 from pathlib import Path
 
-from ..config import RunConfig
+from ..settings import RunConfig
 from ..errors import UsageError
-from ..worker import Slot
+from .worker import Slot
 from . import slots
 from .dispatch import run_batch
 from .results import BatchSummary
@@ -20,7 +20,7 @@ logger = logging.getLogger("lang_sam_tracker")
 
 def prepare_models(run: RunConfig) -> None:
     """Check (and download, once, here) the SAM 2 checkpoint before any worker starts."""
-    from ..checkpoints import ensure_checkpoint, get_model_spec
+    from ..segmenters.checkpoints import ensure_checkpoint, get_model_spec
 
     m = run.models
     spec = get_model_spec(m.sam_type)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..config import RunConfig
+from ..settings import RunConfig
 from ..errors import UsageError
-from ..jsonl import load_done, move_aside
-from ..keys import resume_key
-from ..progress import plural
-from ..records import config_hash
-from ..render import annotated_video_path
-from ..worker import VideoTask
+from ..results.jsonl import load_done, move_aside
+from ..results.keys import resume_key
+from .progress import plural
+from ..results.record import config_hash
+from ..render.annotate import annotated_video_path
+from .worker import VideoTask
 from .results import BatchSummary
 
 logger = logging.getLogger("lang_sam_tracker")

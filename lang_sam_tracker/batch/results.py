@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .. import spool
-from ..config import RunConfig
+from ..results import spool
+from ..settings import RunConfig
 from ..errors import one_line
-from ..jsonl import JsonlAppender, failures_path, record_failure
-from ..progress import plural
-from ..worker import TaskResult, VideoTask
+from ..results.jsonl import JsonlAppender, failures_path, record_failure
+from .progress import plural
+from .worker import TaskResult, VideoTask
 
 logger = logging.getLogger("lang_sam_tracker")
 

@@ -14,10 +14,10 @@ from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
-from ..config import RunConfig
+from ..settings import RunConfig
 from ..errors import one_line
-from ..progress import SLOT_THREAD_PREFIX
-from ..worker import (
+from .progress import SLOT_THREAD_PREFIX
+from .worker import (
     STOP_SIGNALS,
     Engine,
     Slot,

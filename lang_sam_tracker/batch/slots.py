@@ -6,8 +6,8 @@ import logging
 import os
 
 from ..errors import UsageError
-from ..progress import plural
-from ..worker import Slot
+from .progress import plural
+from .worker import Slot
 
 logger = logging.getLogger("lang_sam_tracker")
 

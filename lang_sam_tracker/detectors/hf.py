@@ -23,9 +23,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..checkpoints import offline_switch
+from ..segmenters.checkpoints import offline_switch
 from ..errors import ModelLoadError
-from ..preprocess import HFDevicePreprocessor
+from ..segmenters.preprocess import HFDevicePreprocessor
 from .base import DEFAULT_HF_MODEL, Detections
 from .postprocess import PostProcess, check_frames, same_size_batches
 from .prompt import parse_prompt, tokenize_prompt

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import one_line
-from ..export.reader import ExportError
+from ..export.source import ExportError
 from .gt import MOT_DISTRACTORS, read_seq_map
 from .metrics import HOTA_FIELDS, MOTMETRICS
 from .score import Options, Report, evaluate, parse_class_map, parse_classes

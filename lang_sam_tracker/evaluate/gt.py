@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..export.mot import load_mot
-from ..export.reader import ExportError, sequence_stem
+from ..export.source import ExportError, sequence_stem
 
 MOT_DISTRACTORS = (2, 7, 8, 12)  # person_on_vehicle, static_person, distractor, reflection (TrackEval's MOT17 preprocessing)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..export.reader import ExportError
+from ..export.source import ExportError
 
 _EPS = np.finfo("float").eps
 MATCH_IOU = 0.5

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..export.reader import MALFORMED, ExportError, Record, iter_records, malformed
+from ..export.source import MALFORMED, ExportError, Record, iter_records, malformed
 from .gt import MOT_DISTRACTORS, GroundTruth, find_sequence, sequence_name, sequence_paths
 from .metrics import FrameData, accumulator, clear_and_identity, combine_hota, hota, hota_summary, prepare_frame
 

@@ -3,6 +3,6 @@
     python -m lang_sam_tracker.export results.jsonl --format mot csv --out exported/
 """
 
-from .reader import ExportError, Record, iter_records
+from .source import ExportError, Record, iter_records
 
 __all__ = ["ExportError", "Record", "iter_records"]

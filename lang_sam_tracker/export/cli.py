@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from ..errors import one_line
 from .mot import NUMBERINGS, MotExporter
-from .reader import MALFORMED, ExportError, Record, SequenceNames, iter_records, malformed
+from .source import MALFORMED, ExportError, Record, SequenceNames, iter_records, malformed
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .reader import ExportError, Record
+from .source import ExportError, Record
 
 NUMBERINGS = ("source", "processed")
 MOT_ORIGIN = 1  # MOTChallenge pixel coordinates start at 1 (MATLAB convention)

@@ -12,7 +12,7 @@ import csv
 import os
 from pathlib import Path
 
-from .reader import Record, prompt_labels
+from .source import Record, prompt_labels
 
 VIDEO_COLUMNS = ("video", "text_prompt", "label", "objects", "frames_processed", "duration_s")
 OBJECT_COLUMNS = ("video", "text_prompt", "obj_id", "label", "first_seen_s", "last_seen_s", "visible_s", "frames_seen", "mean_score")

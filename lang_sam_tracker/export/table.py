@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .reader import ExportError, Record
+from .source import ExportError, Record
 
 COLUMNS = ("video", "text_prompt", "frame_idx", "time_s", "obj_id", "label", "score", "x", "y", "w", "h")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..records import rle_to_mask
-from .reader import ExportError, Record, prompt_labels
+from ..results.record import rle_to_mask
+from .source import ExportError, Record, prompt_labels
 
 RLE_KINDS = ("uncompressed", "compressed")
 

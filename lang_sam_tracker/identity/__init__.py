@@ -1,6 +1,6 @@
 """Identities: which SAM 2 objects are which physical objects, and for how long.
 
-- `config`: the settings (imported eagerly: cheap, and what the command line needs);
+- `settings`: the settings (imported eagerly: cheap, and what the command line needs);
 - `geometry`: box IoU, one-to-one assignment, mask coverage of boxes, speck-free boxes;
 - `appearance`: appearance vectors and their similarity;
 - `views`: what the tracker sees of each SAM 2 object on a frame;
@@ -15,7 +15,7 @@ The rest is imported on first use, so `--help` does not pay for OpenCV and SciPy
 from importlib import import_module
 from typing import Any
 
-from .config import IdentityConfig
+from .settings import IdentityConfig
 
 _LAZY = {
     "FrameViews": "views",

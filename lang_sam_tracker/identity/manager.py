@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..detectors.base import Detections
-from .config import IdentityConfig
+from .settings import IdentityConfig
 from . import reid
 from .geometry import assign, box_iou, mask_coverage
 from .tracks import Motion, Stage, Track

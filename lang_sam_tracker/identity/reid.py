@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import IdentityConfig
+from .settings import IdentityConfig
 from .geometry import assign
 from .tracks import Track, centre
 

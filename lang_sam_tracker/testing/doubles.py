@@ -20,7 +20,7 @@ import numpy as np
 from ..detectors.base import Detections
 from ..identity.appearance import colour_histogram
 from ..identity.geometry import box_iou, grid_iou
-from ..sam2_stream import TrackedMasks
+from ..segmenters.sam2_stream import TrackedMasks
 from .scenes import Scene, mask_box, object_mask, visible_masks
 
 Box = tuple[float, float, float, float]

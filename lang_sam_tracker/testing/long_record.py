@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..jsonl import JsonlAppender
-from ..reader import iter_frames, iter_record_lines
-from ..records import ObjectObservation, RecordBuilder, RecordOutput, mask_to_rle
-from ..spool import discard, sidecar_dir_for, spool_dir_for
+from ..results.jsonl import JsonlAppender
+from ..results.reader import iter_frames, iter_record_lines
+from ..results.record import ObjectObservation, RecordBuilder, RecordOutput, mask_to_rle
+from ..results.spool import discard, sidecar_dir_for, spool_dir_for
 from ..video import VideoInfo
 
 _PERIOD = 7  # masks repeat with this period, so the expected RLE strings can be computed once

@@ -1,0 +1,1 @@
+"""The command line: flags, the start-up check, and where models come from."""

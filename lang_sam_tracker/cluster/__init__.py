@@ -1,0 +1,1 @@
+"""Beyond one machine: shards for SLURM job arrays, and the Ray backend."""

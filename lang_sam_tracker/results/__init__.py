@@ -1,0 +1,1 @@
+"""The results file: record building, spooling, the JSONL file, its index, keys, reading back, merging."""
