@@ -10,7 +10,12 @@ of times; any other failure is one ledger line; Ctrl-C / SIGTERM / SIGUSR1 stop 
 - `runners`: the `SlotRunner` protocol, a process pool per slot, or this process itself;
 - `results`: results and ledger lines, the summary and its exit code;
 - `dispatch`: the loop that feeds the slots, with crash retries, timeouts, signals and drain;
-- `launch`: the two scripts' entry points (`run_multiprocess`, `run_single_process`).
+- `launch`: the two scripts' entry points (`run_multiprocess`, `run_single_process`);
+- `tasks`: what passes between parent and worker (`Slot`, `VideoTask`, `TaskResult`);
+- `engine`: a slot's models and the processing of one video, failures as one-line results;
+- `process_setup`: a worker process's pinning, signals, prctl and log forwarding;
+- `worker`: the pool initialiser and task function that tie those together in a worker;
+- `progress`: bars and log lines in the parent, frame reports from the workers.
 
 Importing this package does not import torch (`cuda_device_count` does, when called).
 """

@@ -18,7 +18,8 @@ from ..results import spool
 from ..settings import RunConfig
 from ..results.jsonl import JsonlAppender
 from .progress import BatchProgress, plural
-from .worker import STOP_SIGNALS, TaskResult, VideoTask
+from .process_setup import STOP_SIGNALS
+from .tasks import TaskResult, VideoTask
 from .listing import pending_tasks, read_video_list
 from .results import BatchSummary, write_failure, write_success
 from .runners import Interrupted, SlotRunner

@@ -12,7 +12,7 @@ from ..results.keys import resume_key
 from .progress import plural
 from ..results.record import config_hash
 from ..render.annotate import annotated_video_path
-from .worker import VideoTask
+from .tasks import VideoTask
 from .results import BatchSummary
 
 logger = logging.getLogger("lang_sam_tracker")

@@ -11,7 +11,7 @@ from ..settings import RunConfig
 from ..errors import one_line
 from ..results.jsonl import JsonlAppender, failures_path, record_failure
 from .progress import plural
-from .worker import TaskResult, VideoTask
+from .tasks import TaskResult, VideoTask
 
 logger = logging.getLogger("lang_sam_tracker")
 

@@ -22,7 +22,8 @@ from lang_sam_tracker.testing import scenes
 from lang_sam_tracker.testing.doubles import DetectorFaults, NoisyDetector, SegmenterFaults, StickySegmenter
 from lang_sam_tracker.tracker import TrackerConfig, VideoTracker
 from lang_sam_tracker.video import VideoInfo
-from lang_sam_tracker.batch.worker import Engine, Slot, VideoTask
+from lang_sam_tracker.batch.engine import Engine
+from lang_sam_tracker.batch.tasks import Slot, VideoTask
 
 INFO = VideoInfo(width=16, height=12, original_fps=10.0, total_frames=5, duration_s=0.5, rotation=0)
 STATS = {"elapsed_s": 0.1, "fps": 50.0, "device": "cpu", "timing_s": dict.fromkeys(("load", "decode", "detect", "track", "render"), 0.0)}
