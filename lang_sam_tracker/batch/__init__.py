@@ -5,7 +5,7 @@ process pool per GPU slot (the multi-GPU script), the parent itself (the single-
 or a Ray actor (`ray_backend`). A crashed slot is replaced and its video retried a bounded number
 of times; any other failure is one ledger line; Ctrl-C / SIGTERM / SIGUSR1 stop cleanly.
 
-- `listing`: the video list (comments, CRLF, duplicates) and the videos still to do (resume);
+- `listing`: the videos still to do (resume) of the list (`results.video_list`);
 - `slots`: the GPUs and cores this job sees, and the slots planned on them;
 - `runners`: the `SlotRunner` protocol, a process pool per slot, or this process itself;
 - `results`: results and ledger lines, the summary and its exit code;
@@ -23,7 +23,8 @@ Importing this package does not import torch (`cuda_device_count` does, when cal
 from ..errors import UsageError
 from .dispatch import MAX_CRASH_RETRIES, run_batch
 from .launch import prepare_models, run_multiprocess, run_single_process
-from .listing import pending_tasks, read_video_list
+from ..results.video_list import read_video_list
+from .listing import pending_tasks
 from .results import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, BatchSummary, log_summary
 from .runners import InlineSlotRunner, Interrupted, ProcessSlotRunner, SlotRunner, stop_signals_blocked
 from .slots import available_cores, cuda_device_count, plan_slots

@@ -20,7 +20,8 @@ from ..results.jsonl import JsonlAppender
 from .progress import BatchProgress, plural
 from .process_setup import STOP_SIGNALS
 from .tasks import TaskResult, VideoTask
-from .listing import pending_tasks, read_video_list
+from ..results.video_list import read_video_list
+from .listing import pending_tasks
 from .results import BatchSummary, write_failure, write_success
 from .runners import Interrupted, SlotRunner
 

@@ -11,7 +11,7 @@ import pytest
 
 from lang_sam_tracker.results.jsonl import JsonlAppender, failures_path, read_jsonl, record_failure
 from lang_sam_tracker.results.merge import main, merge
-from lang_sam_tracker.cluster.shards import shard_of
+from lang_sam_tracker.shard import shard_of
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "car . person"
