@@ -226,3 +226,25 @@ def test_relative_and_absolute_listings_of_one_file_give_one_record(tmp_path, mo
     assert sorted(r["resolved_path"] for r in _records(again)) == sorted([str(clips / "a.mp4"), str(elsewhere / "clips" / "a.mp4")])
     lines = (tmp_path / "out" / "r.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line) for line in lines)
+
+
+def test_an_index_failure_after_the_line_is_written_is_no_video_failure(tmp_path, monkeypatch, caplog):
+    """The results line is the record: the index beside it failing is logged and rebuilt on the
+    next open, never a failed video (which would be both written and ledgered)."""
+    from lang_sam_tracker.results import index as results_index
+
+    run = _run(tmp_path, ["a.mp4", "b.mp4"])
+
+    def full_disk(path, entry):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results_index, "append_entry", full_disk)
+    summary = run_batch(run, _inline(run, FakeTracker()))
+    assert (summary.completed, summary.failed, summary.exit_code) == (2, 0, 0)
+    assert not _ledger(run)
+    assert sorted(r["video_path"] for r in _records(run)) == ["a.mp4", "b.mp4"]
+    assert "rebuilt" in caplog.text
+    monkeypatch.undo()
+    again = run_batch(run, _inline(run, FakeTracker()))  # the index is rebuilt from the file: both done
+    assert (again.skipped, again.completed, again.failed) == (2, 0, 0)
+    assert [e.video_path for e in results_index.load_entries(run.output_jsonl)] == ["a.mp4", "b.mp4"]
