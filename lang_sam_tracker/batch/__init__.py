@@ -25,12 +25,13 @@ from .dispatch import MAX_CRASH_RETRIES, run_batch
 from .launch import prepare_models, run_multiprocess, run_single_process
 from ..results.video_list import read_video_list
 from .listing import pending_tasks
-from .results import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, BatchSummary, log_summary
+from .results import EXIT_FAILURES, EXIT_FATAL, EXIT_OK, EXIT_USAGE, BatchSummary, log_summary
 from .runners import InlineSlotRunner, Interrupted, ProcessSlotRunner, SlotRunner, stop_signals_blocked
 from .slots import available_cores, cuda_device_count, plan_slots
 
 __all__ = [
     "EXIT_FAILURES",
+    "EXIT_FATAL",
     "EXIT_OK",
     "EXIT_USAGE",
     "MAX_CRASH_RETRIES",

@@ -15,7 +15,9 @@ from .tasks import TaskResult, VideoTask
 
 logger = logging.getLogger("lang_sam_tracker")
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+# 2: nothing ran (bad usage, or models the start-up check found missing); 3: the run started but a
+# worker could not load the models, so it stopped; what finished before is kept (rerun to resume).
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
 
 
 @dataclass
@@ -32,7 +34,7 @@ class BatchSummary:
     @property
     def exit_code(self) -> int:
         if self.fatal_error:
-            return EXIT_USAGE
+            return EXIT_FATAL
         if self.interrupted_by is not None:
             return 128 + self.interrupted_by
         return EXIT_FAILURES if self.failed else EXIT_OK

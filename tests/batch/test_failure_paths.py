@@ -4,7 +4,9 @@ annotated video's temporary name, a bad video list; and one record per file howe
 from __future__ import annotations
 
 import json
+import signal
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ from lang_sam_tracker.testing.doubles import DetectorFaults, NoisyDetector, Segm
 from lang_sam_tracker.tracker import TrackerConfig, VideoTracker
 from lang_sam_tracker.video import VideoInfo
 from lang_sam_tracker.batch.engine import Engine
-from lang_sam_tracker.batch.tasks import Slot, VideoTask
+from lang_sam_tracker.batch.tasks import Slot, TaskResult, VideoTask
 
 INFO = VideoInfo(width=16, height=12, original_fps=10.0, total_frames=5, duration_s=0.5, rotation=0)
 STATS = {"elapsed_s": 0.1, "fps": 50.0, "device": "cpu", "timing_s": dict.fromkeys(("load", "decode", "detect", "track", "render"), 0.0)}
@@ -248,3 +250,70 @@ def test_an_index_failure_after_the_line_is_written_is_no_video_failure(tmp_path
     again = run_batch(run, _inline(run, FakeTracker()))  # the index is rebuilt from the file: both done
     assert (again.skipped, again.completed, again.failed) == (2, 0, 0)
     assert [e.video_path for e in results_index.load_entries(run.output_jsonl)] == ["a.mp4", "b.mp4"]
+
+
+class _ScriptedRunner:
+    """A slot whose video finishes at submit ("done": a real record through the engine, then
+    optionally the given signals), hangs ("hang") or cannot load its models ("fatal")."""
+
+    def __init__(self, index: int, run: RunConfig, behaviour: str, signals: tuple = ()) -> None:
+        self.slot = Slot(index)
+        self.behaviour = behaviour
+        self.signals = signals
+        self.engine = Engine(run, self.slot, "cpu")
+        self.engine.tracker = FakeTracker()
+        self.killed = False
+
+    def submit(self, task: VideoTask) -> Future:
+        future: Future = Future()
+        if self.behaviour == "done":
+            future.set_result(self.engine.process(task))
+        elif self.behaviour == "fatal":
+            future.set_result(TaskResult(task.video_path, error="model.pt: cannot be loaded (truncated)", fatal=True))
+        for signum in self.signals:
+            signal.raise_signal(signum)
+        return future
+
+    def restart(self) -> None:
+        pass
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def close(self) -> None:
+        pass
+
+
+def _scripted(run: RunConfig, *slots: tuple):
+    return lambda _stop: [_ScriptedRunner(i, run, *spec) for i, spec in enumerate(slots)]
+
+
+@pytest.mark.parametrize("signals, drain_s", [((signal.SIGUSR1,), 0.0), ((signal.SIGUSR1, signal.SIGUSR1), 30.0)])
+def test_videos_finished_when_the_run_stops_are_written(tmp_path, signals, drain_s):
+    """A stop at the drain deadline (or a second signal) keeps every video that had finished, even
+    one whose future the loop had not collected yet; the one still running is for the resume."""
+    run = _run(tmp_path, ["hang.mp4", "a.mp4"])
+    summary = run_batch(run, _scripted(run, ("hang",), ("done", signals)), drain_timeout_s=drain_s)
+    assert [r["video_path"] for r in _records(run)] == ["a.mp4"]
+    assert (summary.completed, summary.failed, summary.exit_code) == (1, 0, 128 + signal.SIGUSR1)
+    assert not _ledger(run) and not spool_dir_for(run.output_jsonl).exists()
+
+
+def test_a_fatal_result_keeps_the_others_that_finished_and_has_its_own_exit_code(tmp_path, monkeypatch):
+    """The models failing to load in one worker stops the run, but the videos finished beside it
+    (in the same batch of finished futures, whatever their order) are written first; exit 3, not
+    the 2 that means nothing ran."""
+    from lang_sam_tracker.batch import EXIT_FATAL, EXIT_USAGE, dispatch
+
+    real_wait = dispatch.wait
+
+    def fatal_first(futures, **kw):  # the order a set may give: the fatal result before the others
+        done, pending = real_wait(futures, **kw)
+        return sorted(done, key=lambda f: not f.result().fatal), pending
+
+    monkeypatch.setattr(dispatch, "wait", fatal_first)
+    run = _run(tmp_path, ["a.mp4", "fatal.mp4", "b.mp4", "c.mp4"])
+    summary = run_batch(run, _scripted(run, ("done",), ("fatal",), ("done",)))
+    assert sorted(r["video_path"] for r in _records(run)) == ["a.mp4", "b.mp4"]
+    assert summary.completed == 2 and summary.fatal_error and not _ledger(run)
+    assert summary.exit_code == EXIT_FATAL != EXIT_USAGE
