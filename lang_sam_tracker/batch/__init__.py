@@ -10,6 +10,7 @@ of times; any other failure is one ledger line; Ctrl-C / SIGTERM / SIGUSR1 stop 
 - `runners`: the `SlotRunner` protocol, a process pool per slot, or this process itself;
 - `results`: results and ledger lines, the summary and its exit code;
 - `dispatch`: the loop that feeds the slots, with crash retries, timeouts, signals and drain;
+- `leftovers`: orphan sidecars and partial annotated videos a killed or failed run left, removed;
 - `launch`: the two scripts' entry points (`run_multiprocess`, `run_single_process`);
 - `tasks`: what passes between parent and worker (`Slot`, `VideoTask`, `TaskResult`);
 - `engine`: a slot's models and the processing of one video, failures as one-line results;

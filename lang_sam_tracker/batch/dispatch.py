@@ -21,6 +21,7 @@ from .progress import BatchProgress, plural
 from .process_setup import STOP_SIGNALS
 from .tasks import TaskResult, VideoTask
 from ..results.video_list import read_video_list
+from .leftovers import remove_leftovers, remove_partial_video, remove_partial_videos
 from .listing import pending_tasks
 from .results import BatchSummary, write_failure, write_success
 from .runners import Interrupted, SlotRunner
@@ -71,6 +72,7 @@ def run_batch(
         logger.info("%s: %d of the %d listed video%s; results in %s", run.shard.tag, len(videos), listed, "" if listed == 1 else "s", run.output_jsonl)
     summary.total = len(videos)
     tasks = deque(pending_tasks(run, videos, summary))
+    remove_leftovers(run, videos)
     stop = _StopFlag(drain_timeout_s)
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     runners: list[SlotRunner] = []
@@ -94,6 +96,8 @@ def run_batch(
         for s, handler in previous.items():
             signal.signal(s, handler)
         shutil.rmtree(spool.spool_dir_for(run.output_jsonl), ignore_errors=True)  # of videos not finished
+        if runners:
+            remove_partial_videos(run, videos)  # of workers killed mid-video (the rest are finished)
         summary.interrupted_by = stop.signum
         summary.elapsed_s = time.monotonic() - start
     return summary
@@ -191,6 +195,7 @@ def _collect(loop: _Loop, done) -> None:
                 write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
             continue
         # The worker died (SIGKILL, segfault, OOM killer, timeout watchdog): replace it.
+        remove_partial_video(entry.task.output_video)
         if summary.fatal_error is None:
             entry.runner.restart()
         loop.idle.append(entry.runner)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ModelLoadError, TrackerError, one_line
+from ..render.annotate import partial_video_path
 from ..results.record import RecordOutput
 from ..results.spool import sidecar_dir_for, spool_dir_for
 from ..settings import RunConfig
@@ -130,11 +131,6 @@ class Engine:
             if not release_cuda_cache() and result is not None:
                 result.poisoned = True  # the context is broken: this worker's slot gets a fresh one
         return result
-
-
-def partial_video_path(final: Path) -> Path:
-    """`clip_1a2b3c4d.mp4` is written as `.clip_1a2b3c4d.partial.mp4` until the video succeeds."""
-    return final.with_name(f".{final.stem}.partial{final.suffix}")
 
 
 def _remove_quietly(paths) -> None:

@@ -10,6 +10,7 @@ from ..results import spool
 from ..settings import RunConfig
 from ..errors import one_line
 from ..results.jsonl import JsonlAppender, failures_path, record_failure
+from ..results.orphans import discard_sidecar
 from .progress import plural
 from .tasks import TaskResult, VideoTask
 
@@ -52,6 +53,7 @@ def write_success(run: RunConfig, results: JsonlAppender, task: VideoTask, resul
     try:
         results.append(record)
     except (OSError, ValueError) as exc:  # a spool file gone, a full disk: this video's failure, written nothing
+        discard_sidecar(run.output_jsonl, record)
         write_failure(run, task, f"{task.video_path}: could not write its record: {one_line(exc)}", task.attempt, label, summary, progress)
         return
     finally:

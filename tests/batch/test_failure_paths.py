@@ -18,8 +18,8 @@ from lang_sam_tracker.batch import InlineSlotRunner, UsageError, read_video_list
 from lang_sam_tracker.settings import RunConfig
 from lang_sam_tracker.results.jsonl import failures_path, read_jsonl
 from lang_sam_tracker.results.record import RecordBuilder, validate_record
-from lang_sam_tracker.render.annotate import AnnotatedVideoWriter, annotated_video_path
-from lang_sam_tracker.results.spool import discard, spool_dir_for
+from lang_sam_tracker.render.annotate import AnnotatedVideoWriter, annotated_video_path, partial_video_path
+from lang_sam_tracker.results.spool import discard, sidecar_dir_for, spool_dir_for
 from lang_sam_tracker.testing import scenes
 from lang_sam_tracker.testing.doubles import DetectorFaults, NoisyDetector, SegmenterFaults, StickySegmenter
 from lang_sam_tracker.tracker import TrackerConfig, VideoTracker
@@ -317,3 +317,56 @@ def test_a_fatal_result_keeps_the_others_that_finished_and_has_its_own_exit_code
     assert sorted(r["video_path"] for r in _records(run)) == ["a.mp4", "b.mp4"]
     assert summary.completed == 2 and summary.fatal_error and not _ledger(run)
     assert summary.exit_code == EXIT_FATAL != EXIT_USAGE
+
+
+def _sidecars(run: RunConfig) -> list[str]:
+    folder = sidecar_dir_for(run.output_jsonl)
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_a_sidecar_whose_record_is_not_written_is_removed(tmp_path, monkeypatch):
+    """The worker moves the sidecar into RESULTS.sidecars/ before the parent writes the record: when
+    the record then cannot be written, the parent removes the sidecar with it."""
+    from lang_sam_tracker.results.jsonl import JsonlAppender
+
+    run = _run(tmp_path, ["a.mp4", "b.mp4"], sidecar=True)
+    real = JsonlAppender.append
+
+    def append(self, record):
+        if record.get("video_path") == "b.mp4" and "sidecar" in record:  # the record, not its ledger line
+            raise OSError(28, "No space left on device")
+        return real(self, record)
+
+    monkeypatch.setattr(JsonlAppender, "append", append)
+    summary = run_batch(run, _inline(run, FakeTracker()))
+    assert (summary.completed, summary.failed) == (1, 1)
+    (record,) = _records(run)
+    assert _sidecars(run) == [Path(record["sidecar"]).name]
+
+
+def test_the_next_run_removes_orphan_sidecars_and_partial_videos(tmp_path):
+    """What a killed run leaves (a sidecar no record points to, a SIGKILLed worker's
+    `.NAME.partial.mp4`) is removed when the run is resumed; what records point to stays."""
+    first = _run(tmp_path, ["a.mp4"], sidecar=True, output_video_dir=tmp_path / "videos")
+    assert run_batch(first, _inline(first, FakeTracker())).completed == 1
+    run = _run(tmp_path, ["a.mp4", "b.mp4"], sidecar=True, output_video_dir=tmp_path / "videos")
+    kept = _sidecars(run)
+    orphan = sidecar_dir_for(run.output_jsonl) / "b_0123456789ab_99-deadbeef.frames.jsonl"
+    orphan.write_text('{"frame_idx": 0, "time_s": 0.0, "objects": []}\n')
+    partial = partial_video_path(annotated_video_path(tmp_path / "videos", "b.mp4"))
+    partial.write_bytes(b"\0" * 100)
+    unrelated = tmp_path / "videos" / "notes.txt"
+    unrelated.write_text("mine")
+    seen_at_start = []
+
+    class Spy(FakeTracker):
+        def process(self, video_path, *args, **kw):
+            seen_at_start.append((orphan.exists(), partial.exists()))
+            return super().process(video_path, *args, **kw)
+
+    summary = run_batch(run, _inline(run, Spy()))
+    assert (summary.skipped, summary.completed) == (1, 1)
+    assert seen_at_start == [(False, False)], "cleaned before any video ran"
+    assert not orphan.exists() and not partial.exists() and unrelated.exists()
+    assert set(kept) < set(_sidecars(run)) and len(_sidecars(run)) == 2
+    assert annotated_video_path(tmp_path / "videos", "b.mp4").exists()

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...video import VideoInfo
 from ..keys import key_digest, resolve_video_path
-from ..spool import ArraySpool, LineSpool, ObjectArraySpool, dumps
+from ..spool import SIDECAR_SUFFIX, ArraySpool, LineSpool, ObjectArraySpool, dumps
 from .rle import mask_to_rle
 from .object_summary import SCORE_DECIMALS, ObjectSummaries
 
@@ -110,7 +110,7 @@ class RecordBuilder:
         elif output.sidecar_dir is not None:
             if group_by != "frame":
                 raise ValueError("a sidecar lists frames: group_by must be 'frame'")
-            name = f"{Path(resolve_video_path(self.video_path)).stem}_{key_digest(self.video_path, text_prompt)}_{output.token}.frames.jsonl"
+            name = f"{Path(resolve_video_path(self.video_path)).stem}_{key_digest(self.video_path, text_prompt)}_{output.token}{SIDECAR_SUFFIX}"
             self._sidecar = LineSpool(Path(output.spool_dir) / f"{output.token}.sidecar.partial", Path(output.sidecar_dir) / name)
         elif group_by == "frame":
             self._spool = ArraySpool(Path(output.spool_dir) / f"{output.token}.frames.json")
