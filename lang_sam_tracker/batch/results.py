@@ -92,5 +92,7 @@ def log_summary(run: RunConfig, summary: BatchSummary) -> None:
     logger.info("Results: %s", run.output_jsonl)
     if summary.failed:
         logger.info("Failures: %s", failures_path(run.output_jsonl))
-    if summary.interrupted_by is not None:
+    if summary.fatal_error is not None:
+        logger.info("Stopped: a worker could not load the models; fix them and rerun the same command to resume")
+    elif summary.interrupted_by is not None:
         logger.info("Interrupted: rerun the same command to resume")

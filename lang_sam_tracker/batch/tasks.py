@@ -36,7 +36,7 @@ class TaskResult:
     video_path: str
     record: dict | None = None
     error: str | None = None
-    fatal: bool = False  # the models cannot be loaded: the whole run stops (exit 2)
+    fatal: bool = False  # the models cannot be loaded: the whole run stops (exit 3)
     poisoned: bool = False  # a CUDA error broke this worker's context: replace the worker
     worker: dict[str, Any] = field(default_factory=dict)
 
