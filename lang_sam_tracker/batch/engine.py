@@ -18,6 +18,7 @@ from typing import Callable
 
 from ..errors import ModelLoadError, TrackerError, one_line
 from ..render.annotate import partial_video_path
+from ..results.orphans import discard_sidecar
 from ..results.record import RecordOutput
 from ..results.spool import sidecar_dir_for, spool_dir_for
 from ..settings import RunConfig
@@ -96,6 +97,7 @@ class Engine:
         final_video = Path(task.output_video) if task.output_video else None
         partial_video = partial_video_path(final_video) if final_video else None
         result: TaskResult | None = None
+        record: dict | None = None
         try:
             try:
                 if self.tracker is None:
@@ -128,6 +130,8 @@ class Engine:
         finally:
             if result is None or not result.ok:
                 _remove_quietly([*output.spool_files(), *([partial_video] if partial_video else [])])
+                if record is not None:  # built (its sidecar moved into place), then failed: no record will point to it
+                    discard_sidecar(self.run.output_jsonl, record)
             if not release_cuda_cache() and result is not None:
                 result.poisoned = True  # the context is broken: this worker's slot gets a fresh one
         return result

@@ -370,3 +370,22 @@ def test_the_next_run_removes_orphan_sidecars_and_partial_videos(tmp_path):
     assert not orphan.exists() and not partial.exists() and unrelated.exists()
     assert set(kept) < set(_sidecars(run)) and len(_sidecars(run)) == 2
     assert annotated_video_path(tmp_path / "videos", "b.mp4").exists()
+
+
+def test_a_video_failing_after_its_sidecar_is_in_place_removes_the_sidecar(tmp_path, monkeypatch):
+    import os
+
+    run = _run(tmp_path, [], sidecar=True)
+    engine = Engine(run, Slot(0), "cpu")
+    engine.tracker = FakeTracker()
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(".mp4"):
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = engine.process(VideoTask("a.mp4", "car", output_video=str(tmp_path / "videos" / "a.mp4")))
+    assert not result.ok and "Input/output error" in result.error
+    assert _sidecars(run) == []
