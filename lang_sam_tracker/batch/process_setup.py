@@ -106,5 +106,3 @@ def worker_device(slot: Slot, requested: str | None = None) -> str:
     if slot.gpu is None or (requested or "").startswith("cpu"):
         return "cpu"
     return "cuda:0"
-
-

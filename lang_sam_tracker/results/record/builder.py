@@ -311,5 +311,3 @@ def _track_item(entry: dict, frame_idx: int, time_s: float) -> dict:
         if optional in entry:
             item[optional] = entry[optional]
     return item
-
-
