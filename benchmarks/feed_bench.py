@@ -39,7 +39,8 @@ import numpy as np
 import torch
 from _common import machine_lines, markdown_table, script_parser
 
-from lang_sam_tracker.segmenters.preprocess import HFDevicePreprocessor, sam2_exact, sam2_fast
+from lang_sam_tracker.detectors.hf_preprocess import HFDevicePreprocessor
+from lang_sam_tracker.segmenters.preprocess import sam2_exact, sam2_fast
 from lang_sam_tracker.results.record import ObjectObservation, mask_to_rle
 from lang_sam_tracker.render.annotate import annotate_frame
 

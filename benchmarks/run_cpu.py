@@ -267,7 +267,8 @@ def _child_rss(models: dict[str, str], video: Path, n_frames: int) -> dict:
 def _child_amortise(spec: dict) -> dict:
     """Models once for all videos (this project's worker) or once per video (the seed's scripts)."""
     from lang_sam_tracker.results import spool
-    from lang_sam_tracker.batch.worker import Engine, Slot, VideoTask
+    from lang_sam_tracker.batch.engine import Engine
+    from lang_sam_tracker.batch.tasks import Slot, VideoTask
 
     work = Path(tempfile.mkdtemp(prefix="lst-amortise-"))
     run = engine_run_config(spec["models"], work / "unused.txt", work / "unused.jsonl", spec["frames"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .detectors import DetectorConfig
 from .identity.settings import IdentityConfig
-from .cluster.shards import Shard
+from .shard import Shard
 
 
 @dataclass

@@ -13,7 +13,8 @@ from lang_sam_tracker.results import spool
 from lang_sam_tracker.cli.parser import build_parser, run_config_from_args
 from lang_sam_tracker.results.record import validate_record
 from lang_sam_tracker.testing import scenes
-from lang_sam_tracker.batch.worker import Engine, Slot, VideoTask
+from lang_sam_tracker.batch.engine import Engine
+from lang_sam_tracker.batch.tasks import Slot, VideoTask
 
 
 def make_engine(tiny_model_args, tmp_path, *extra) -> Engine:

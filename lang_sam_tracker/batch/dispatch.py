@@ -18,8 +18,11 @@ from ..results import spool
 from ..settings import RunConfig
 from ..results.jsonl import JsonlAppender
 from .progress import BatchProgress, plural
-from .worker import STOP_SIGNALS, TaskResult, VideoTask
-from .listing import pending_tasks, read_video_list
+from .process_setup import STOP_SIGNALS
+from .tasks import TaskResult, VideoTask
+from ..results.video_list import read_video_list
+from .leftovers import remove_leftovers, remove_partial_video, remove_partial_videos
+from .listing import pending_tasks
 from .results import BatchSummary, write_failure, write_success
 from .runners import Interrupted, SlotRunner
 
@@ -69,6 +72,7 @@ def run_batch(
         logger.info("%s: %d of the %d listed video%s; results in %s", run.shard.tag, len(videos), listed, "" if listed == 1 else "s", run.output_jsonl)
     summary.total = len(videos)
     tasks = deque(pending_tasks(run, videos, summary))
+    remove_leftovers(run, videos)
     stop = _StopFlag(drain_timeout_s)
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     runners: list[SlotRunner] = []
@@ -92,6 +96,8 @@ def run_batch(
         for s, handler in previous.items():
             signal.signal(s, handler)
         shutil.rmtree(spool.spool_dir_for(run.output_jsonl), ignore_errors=True)  # of videos not finished
+        if runners:
+            remove_partial_videos(run, videos)  # of workers killed mid-video (the rest are finished)
         summary.interrupted_by = stop.signum
         summary.elapsed_s = time.monotonic() - start
     return summary
@@ -105,10 +111,24 @@ class _InFlight:
     timed_out: bool = False
 
 
+@dataclass
+class _Loop:
+    """The dispatch loop's state, shared by the loop and `_collect`."""
+
+    run: RunConfig
+    tasks: deque
+    in_flight: dict[Future, _InFlight]
+    idle: deque
+    crashes: dict[str, int]
+    results: JsonlAppender
+    progress: BatchProgress
+    stop: _StopFlag
+    summary: BatchSummary
+
+
 def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop, summary, drain_timeout_s) -> None:
-    in_flight: dict[Future, _InFlight] = {}
-    idle: deque[SlotRunner] = deque(runners)
-    crashes: dict[str, int] = {}
+    loop = _Loop(run, tasks, {}, deque(runners), {}, results, progress, stop, summary)
+    in_flight, idle = loop.in_flight, loop.idle
     drain_deadline: float | None = None
     while (tasks and not stop.requested) or in_flight:
         while idle and tasks and not stop.requested:
@@ -120,55 +140,16 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
         if stop.requested:
             drain_deadline = drain_deadline or time.monotonic() + drain_timeout_s
             if stop.count > 1 or time.monotonic() >= drain_deadline:
+                _collect(loop, _finished(in_flight))  # what finished meanwhile is kept, not run again
                 if in_flight:
                     logger.warning("Stopped with %s unfinished; on resume they run again", plural(len(in_flight), "video"))
                 return
         done, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED) if in_flight else (set(), set())
         _drain_progress(progress_queue, runners, progress)
-        for future in done:
-            entry = in_flight.pop(future)
-            label = entry.runner.slot.label
-            progress.slot_idle(label)
-            outcome = _outcome(future)
-            if isinstance(outcome, TaskResult):
-                if outcome.fatal:
-                    summary.fatal_error = outcome.error
-                    logger.error("%s", outcome.error)
-                    return
-                if outcome.ok:
-                    write_success(run, results, entry.task, outcome, label, summary, progress)
-                else:
-                    write_failure(run, entry.task, outcome.error or "unknown error", entry.task.attempt, label, summary, progress)
-                if outcome.poisoned:
-                    logger.warning("[%s] CUDA context is broken: starting a fresh worker", label)
-                    entry.runner.restart()
-                idle.append(entry.runner)
-                continue
-            if isinstance(outcome, Interrupted):  # stopped at a frame: by a signal, or by the watchdog (single process)
-                idle.append(entry.runner)
-                if entry.timed_out:
-                    entry.runner.close()  # its engine is reused only once the video has let go of it
-                    write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
-                continue
-            # The worker died (SIGKILL, segfault, OOM killer, timeout watchdog): replace it.
-            entry.runner.restart()
-            idle.append(entry.runner)
-            if entry.timed_out:
-                write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
-                continue
-            crashes[entry.task.video_path] = crashes.get(entry.task.video_path, 0) + 1
-            if stop.requested:
-                continue
-            if crashes[entry.task.video_path] <= MAX_CRASH_RETRIES:
-                logger.warning("[%s] worker died on %s (%s); retrying on a fresh worker", label, entry.task.video_path, outcome)
-                entry.task.attempt += 1
-                tasks.appendleft(entry.task)
-            else:
-                write_failure(
-                    run, entry.task,
-                    f"{entry.task.video_path}: worker died ({outcome}) on {entry.task.attempt} attempts",
-                    entry.task.attempt, label, summary, progress,
-                )
+        _collect(loop, done)
+        if summary.fatal_error is not None:  # no worker can load the models: keep what else finished, then stop
+            _collect(loop, _finished(in_flight))
+            return
         if run.video_timeout:
             now = time.monotonic()
             for entry in in_flight.values():
@@ -177,6 +158,63 @@ def _dispatch_loop(run, tasks, runners, results, progress, progress_queue, stop,
                     logger.warning("[%s] %s exceeded --video_timeout %gs: killing its worker", entry.runner.slot.label, entry.task.video_path, run.video_timeout)
                     entry.runner.kill()
         progress.tick()
+
+
+def _finished(in_flight: dict[Future, _InFlight]) -> list[Future]:
+    return [future for future in in_flight if future.done()]
+
+
+def _collect(loop: _Loop, done) -> None:
+    """Write the outcome of every finished future: a record, a ledger line, a retry, or a fatal
+    error (which stops dispatching, after the other outcomes are written)."""
+    run, progress, summary = loop.run, loop.progress, loop.summary
+    for future in done:
+        entry = loop.in_flight.pop(future)
+        label = entry.runner.slot.label
+        progress.slot_idle(label)
+        outcome = _outcome(future)
+        if isinstance(outcome, TaskResult):
+            if outcome.fatal:
+                if summary.fatal_error is None:
+                    summary.fatal_error = outcome.error
+                    logger.error("%s", outcome.error)
+                continue  # the video is not recorded: on resume it runs again
+            if outcome.ok:
+                write_success(run, loop.results, entry.task, outcome, label, summary, progress)
+            else:
+                write_failure(run, entry.task, outcome.error or "unknown error", entry.task.attempt, label, summary, progress)
+            if outcome.poisoned:
+                logger.warning("[%s] CUDA context is broken: starting a fresh worker", label)
+                entry.runner.restart()
+            loop.idle.append(entry.runner)
+            continue
+        if isinstance(outcome, Interrupted):  # stopped at a frame: by a signal, or by the watchdog (single process)
+            loop.idle.append(entry.runner)
+            if entry.timed_out:
+                entry.runner.close()  # its engine is reused only once the video has let go of it
+                write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
+            continue
+        # The worker died (SIGKILL, segfault, OOM killer, timeout watchdog): replace it.
+        remove_partial_video(entry.task.output_video)
+        if summary.fatal_error is None:
+            entry.runner.restart()
+        loop.idle.append(entry.runner)
+        if entry.timed_out:
+            write_failure(run, entry.task, _timeout_error(run, entry.task), entry.task.attempt, label, summary, progress)
+            continue
+        loop.crashes[entry.task.video_path] = loop.crashes.get(entry.task.video_path, 0) + 1
+        if loop.stop.requested or summary.fatal_error is not None:
+            continue
+        if loop.crashes[entry.task.video_path] <= MAX_CRASH_RETRIES:
+            logger.warning("[%s] worker died on %s (%s); retrying on a fresh worker", label, entry.task.video_path, outcome)
+            entry.task.attempt += 1
+            loop.tasks.appendleft(entry.task)
+        else:
+            write_failure(
+                run, entry.task,
+                f"{entry.task.video_path}: worker died ({outcome}) on {entry.task.attempt} attempts",
+                entry.task.attempt, label, summary, progress,
+            )
 
 
 def _timeout_error(run: RunConfig, task: VideoTask) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..settings import RunConfig
 from ..errors import UsageError
-from .worker import Slot
+from .tasks import Slot
 from . import slots
 from .dispatch import run_batch
 from .results import BatchSummary

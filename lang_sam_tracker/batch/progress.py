@@ -14,9 +14,12 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
+
+from .tasks import Slot
 
 logger = logging.getLogger("lang_sam_tracker")
 
@@ -163,3 +166,21 @@ class BatchProgress(AbstractContextManager):
             position = len(self._frame_bars) + 1
             self._frame_bars[slot] = tqdm(total=None, unit="frame", dynamic_ncols=True, position=position, leave=False)
         return self._frame_bars[slot]
+
+
+PROGRESS_INTERVAL_S = 0.5
+
+
+def frame_reporter(progress_queue, slot: Slot, video: str) -> Callable[[int, int | None], None]:
+    """An `on_frame(done, total)` that sends ("frames", slot, video, done, total, fps) at most every PROGRESS_INTERVAL_S."""
+    clock = FrameClock()
+    last = [0.0]
+
+    def report(done: int, total: int | None) -> None:
+        fps = clock.fps(done)
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_INTERVAL_S or done == total:
+            last[0] = now
+            progress_queue.put(("frames", slot.index, video, done, total, fps))
+
+    return report

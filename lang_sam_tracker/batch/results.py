@@ -10,12 +10,15 @@ from ..results import spool
 from ..settings import RunConfig
 from ..errors import one_line
 from ..results.jsonl import JsonlAppender, failures_path, record_failure
+from ..results.orphans import discard_sidecar
 from .progress import plural
-from .worker import TaskResult, VideoTask
+from .tasks import TaskResult, VideoTask
 
 logger = logging.getLogger("lang_sam_tracker")
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+# 2: nothing ran (bad usage, or models the start-up check found missing); 3: the run started but a
+# worker could not load the models, so it stopped; what finished before is kept (rerun to resume).
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
 
 
 @dataclass
@@ -32,7 +35,7 @@ class BatchSummary:
     @property
     def exit_code(self) -> int:
         if self.fatal_error:
-            return EXIT_USAGE
+            return EXIT_FATAL
         if self.interrupted_by is not None:
             return 128 + self.interrupted_by
         return EXIT_FAILURES if self.failed else EXIT_OK
@@ -50,6 +53,7 @@ def write_success(run: RunConfig, results: JsonlAppender, task: VideoTask, resul
     try:
         results.append(record)
     except (OSError, ValueError) as exc:  # a spool file gone, a full disk: this video's failure, written nothing
+        discard_sidecar(run.output_jsonl, record)
         write_failure(run, task, f"{task.video_path}: could not write its record: {one_line(exc)}", task.attempt, label, summary, progress)
         return
     finally:
@@ -88,5 +92,7 @@ def log_summary(run: RunConfig, summary: BatchSummary) -> None:
     logger.info("Results: %s", run.output_jsonl)
     if summary.failed:
         logger.info("Failures: %s", failures_path(run.output_jsonl))
-    if summary.interrupted_by is not None:
+    if summary.fatal_error is not None:
+        logger.info("Stopped: a worker could not load the models; fix them and rerun the same command to resume")
+    elif summary.interrupted_by is not None:
         logger.info("Interrupted: rerun the same command to resume")

@@ -16,17 +16,11 @@ from typing import Protocol
 
 from ..settings import RunConfig
 from ..errors import one_line
-from .progress import SLOT_THREAD_PREFIX
-from .worker import (
-    STOP_SIGNALS,
-    Engine,
-    Slot,
-    TaskResult,
-    VideoTask,
-    frame_reporter,
-    init_process_worker,
-    run_in_process_worker,
-)
+from .engine import Engine
+from .process_setup import STOP_SIGNALS
+from .progress import SLOT_THREAD_PREFIX, frame_reporter
+from .tasks import Slot, TaskResult, VideoTask
+from .worker import init_process_worker, run_in_process_worker
 
 logger = logging.getLogger("lang_sam_tracker")
 

@@ -7,7 +7,7 @@ import os
 
 from ..errors import UsageError
 from .progress import plural
-from .worker import Slot
+from .tasks import Slot
 
 logger = logging.getLogger("lang_sam_tracker")
 

@@ -19,7 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..segmenters.checkpoints import _is_package_config, checkpoint_url, get_model_spec, manual_download, offline_switch, torch_file_problem
+from ..detectors.sources import offline_switch
+from ..segmenters.checkpoints import _is_package_config, checkpoint_url, get_model_spec, manual_download, torch_file_problem
 from ..settings import ModelConfig
 from ..detectors import DetectorConfig
 from ..detectors.sources import config_text_encoder, hf_folder_problem, looks_like_path, resolve_text_encoder

@@ -72,7 +72,8 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
             f"video (SAM 2), {what}, and append one JSON line per video to --output_jsonl."
         ),
         epilog="Exit status: 0 all videos done, 1 some failed (see RESULTS.failed.jsonl), 2 bad usage or models "
-        "that cannot be loaded, 128+N stopped by signal N (rerun to resume).",
+        "that cannot be loaded (nothing ran), 3 a worker could not load the models after the run started (finished "
+        "videos are kept; rerun to resume), 128+N stopped by signal N (rerun to resume).",
         formatter_class=_HelpFormatter,
     )
     io = parser.add_argument_group("input and output")

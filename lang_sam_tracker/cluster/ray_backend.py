@@ -26,7 +26,8 @@ from typing import Any
 from ..results import spool
 from ..batch import BatchSummary, SlotRunner, UsageError, prepare_models, run_batch
 from ..settings import RunConfig
-from ..batch.worker import Slot, TaskResult, VideoTask, init_process_worker, run_in_process_worker
+from ..batch.tasks import Slot, TaskResult, VideoTask
+from ..batch.worker import init_process_worker, run_in_process_worker
 
 logger = logging.getLogger("lang_sam_tracker")
 

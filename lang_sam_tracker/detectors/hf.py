@@ -23,13 +23,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..segmenters.checkpoints import offline_switch
 from ..errors import ModelLoadError
-from ..segmenters.preprocess import HFDevicePreprocessor
 from .base import DEFAULT_HF_MODEL, Detections
+from .hf_preprocess import HFDevicePreprocessor
 from .postprocess import PostProcess, check_frames, same_size_batches
 from .prompt import parse_prompt, tokenize_prompt
-from .sources import hf_folder_problem, looks_like_path
+from .sources import hf_folder_problem, looks_like_path, offline_switch
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ Shared by the backends (which load the files) and by the parent's start-up check
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 # A save_pretrained folder holds config.json and one of these.
@@ -16,6 +17,18 @@ HF_WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
+
+
+# Either variable, set to 1/true/yes/on, disables downloads (the SAM 2 checkpoint and the hub alike).
+OFFLINE_ENV_VARS = ("LANG_SAM_TRACKER_OFFLINE", "HF_HUB_OFFLINE")
+
+
+def offline_switch() -> str | None:
+    """The environment variable that disables downloads (LANG_SAM_TRACKER_OFFLINE, HF_HUB_OFFLINE), if set."""
+    for var in OFFLINE_ENV_VARS:
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return var
+    return None
 
 
 def looks_like_path(model: str) -> bool:

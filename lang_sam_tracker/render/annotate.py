@@ -39,6 +39,11 @@ def annotated_video_path(output_dir: str | os.PathLike, video_path: str | os.Pat
     return Path(output_dir) / f"{Path(resolve_video_path(video_path)).stem}_{key_digest(video_path)}.mp4"
 
 
+def partial_video_path(final: Path) -> Path:
+    """`clip_1a2b3c4d.mp4` is written as `.clip_1a2b3c4d.partial.mp4` until the video succeeds."""
+    return final.with_name(f".{final.stem}.partial{final.suffix}")
+
+
 def id_color(obj_id: int) -> tuple[int, int, int]:
     """A distinct, stable RGB colour per id (hues spread by the golden ratio)."""
     r, g, b = colorsys.hsv_to_rgb((obj_id * _GOLDEN) % 1.0, 0.8, 0.95)

@@ -77,7 +77,9 @@ class JsonlAppender:
     """Append records as whole lines, each fsynced; repairs a torn trailing line when opened.
 
     With `index`, the results index beside the file (`results_index`) is brought up to date on
-    open and extended with every record.
+    open and extended with every record. The line is the record: once it is written and fsynced,
+    a failure to update the index is logged and the index is left for the next open to rebuild
+    from the file (it checks the index against the file), never raised as the record's failure.
     """
 
     def __init__(self, path: str | os.PathLike, index: bool = False):
@@ -102,8 +104,7 @@ class JsonlAppender:
         """
         start, length, head = self._write_line(serialise(record))
         if self.index:
-            entry = results_index.IndexEntry.from_record(record, start, length, results_index.head_hash(head))
-            results_index.append_entry(self.path, entry)
+            self._index_line(lambda: results_index.IndexEntry.from_record(record, start, length, results_index.head_hash(head)))
 
     def copy_line(self, source_fd: int, entry: results_index.IndexEntry) -> None:
         """Append the line `entry` describes, copied byte for byte from another results file (merge)."""
@@ -119,7 +120,19 @@ class JsonlAppender:
 
         start, _, _ = self._write_line(pieces())
         if self.index:
-            results_index.append_entry(self.path, dataclasses.replace(entry, offset=start))
+            self._index_line(lambda: dataclasses.replace(entry, offset=start))
+
+    def _index_line(self, make_entry) -> None:
+        """Add the entry of the line just written to the index; on failure stop indexing (the
+        next open rebuilds the index from the results file) and say so, without raising."""
+        try:
+            results_index.append_entry(self.path, make_entry())
+        except Exception as exc:  # the line is written and fsynced: it is the record whatever the index says
+            self.index = False
+            logger.warning(
+                "%s: could not update its index (%s); the record is written, and the index is rebuilt from the results on next open",
+                self.path, exc,
+            )
 
     def _write_line(self, pieces: Iterable[bytes]) -> tuple[int, int, bytes]:
         """Write the pieces of one line and fsync; on any failure cut the file back. Returns the

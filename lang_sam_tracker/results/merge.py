@@ -25,7 +25,8 @@ from pathlib import Path
 from .jsonl import JsonlAppender, fsync_dir, failures_path, load_done, read_jsonl
 from .keys import record_key, resolve_video_path
 from .index import load_entries
-from ..cluster.shards import Shard, shard_in_name
+from .video_list import read_video_list  # the list's own rules: comments, CRLF, duplicates
+from ..shard import Shard, shard_in_name
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +103,6 @@ def merge(
         raise ValueError("no shard results to merge")
     listed = None
     if video_list is not None:
-        from ..batch import read_video_list  # the list's own rules: comments, CRLF, duplicates
-
         listed = read_video_list(Path(video_list))
     absent = [p for p in summary.inputs + _expected_shard_files(summary.inputs) if not p.exists() and not failures_path(p).exists()]
 

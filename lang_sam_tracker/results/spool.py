@@ -79,6 +79,9 @@ def spool_dir_for(results_path: str | os.PathLike) -> Path:
     return p.with_name(f".{p.name}.spool")
 
 
+SIDECAR_SUFFIX = ".frames.jsonl"  # a sidecar file: RESULTS.sidecars/<stem>_<digest>_<token>.frames.jsonl
+
+
 def sidecar_dir_for(results_path: str | os.PathLike) -> Path:
     """`--sidecar` files: `results.sidecars/` beside `results.jsonl`."""
     p = Path(results_path)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from ..detectors.sources import offline_switch
 from ..errors import ModelLoadError, one_line
 
 if TYPE_CHECKING:  # torch is imported where a model is loaded, so the CLI's checks stay fast
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_SAM_TYPE = "sam2.1_hiera_large"
 DEFAULT_MODEL_PATH = Path("models/sam2/checkpoints/sam2.1_hiera_large.pt")
 # Any of these set to 1/true/yes/on: never touch the network, fail at once with the manual command.
-OFFLINE_ENV_VARS = ("LANG_SAM_TRACKER_OFFLINE", "HF_HUB_OFFLINE")
 STREAMING_TARGET = "lang_sam_tracker.segmenters.sam2_stream.SAM2StreamingPredictor"
 DOWNLOAD_TIMEOUT_S = 60.0
 OFFICIAL_URL_PREFIX = "https://dl.fbaipublicfiles.com/segment_anything_2/"
@@ -124,14 +124,6 @@ def get_model_spec(sam_type: str) -> Sam2ModelSpec:
 def default_checkpoint_path(sam_type: str) -> Path:
     """Where `sam_type`'s checkpoint goes by default: models/sam2/checkpoints/<official file name>."""
     return DEFAULT_MODEL_PATH.parent / get_model_spec(sam_type).filename
-
-
-def offline_switch() -> str | None:
-    """The environment variable that disables downloads (LANG_SAM_TRACKER_OFFLINE, HF_HUB_OFFLINE), if set."""
-    for var in OFFLINE_ENV_VARS:
-        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
-            return var
-    return None
 
 
 def checkpoint_url(spec: Sam2ModelSpec) -> str:

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from sam2.sam2_video_predictor import SAM2VideoPredictor
 
-from .preprocess import PREPROCESS_MODES, check_frame, sam2_preprocess
+from ..frames import check_frame
+from .preprocess import PREPROCESS_MODES, sam2_preprocess
 from .sam2_batched import propagate_batched
 from .sam2_results import TrackedMasks, mask_boxes, pack_results
 

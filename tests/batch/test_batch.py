@@ -19,7 +19,7 @@ from lang_sam_tracker.identity.geometry import speckless_box
 from lang_sam_tracker.results.jsonl import failures_path
 from lang_sam_tracker.results.record import rle_to_mask, validate_record
 from lang_sam_tracker.testing import scenes
-from lang_sam_tracker.batch.worker import Slot
+from lang_sam_tracker.batch.tasks import Slot
 
 ROOT = Path(__file__).resolve().parents[2]
 MULTI = str(ROOT / "scripts" / "batch_track_videos_multiprocess.py")

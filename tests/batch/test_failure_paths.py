@@ -4,7 +4,9 @@ annotated video's temporary name, a bad video list; and one record per file howe
 from __future__ import annotations
 
 import json
+import signal
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +18,14 @@ from lang_sam_tracker.batch import InlineSlotRunner, UsageError, read_video_list
 from lang_sam_tracker.settings import RunConfig
 from lang_sam_tracker.results.jsonl import failures_path, read_jsonl
 from lang_sam_tracker.results.record import RecordBuilder, validate_record
-from lang_sam_tracker.render.annotate import AnnotatedVideoWriter, annotated_video_path
-from lang_sam_tracker.results.spool import discard, spool_dir_for
+from lang_sam_tracker.render.annotate import AnnotatedVideoWriter, annotated_video_path, partial_video_path
+from lang_sam_tracker.results.spool import discard, sidecar_dir_for, spool_dir_for
 from lang_sam_tracker.testing import scenes
 from lang_sam_tracker.testing.doubles import DetectorFaults, NoisyDetector, SegmenterFaults, StickySegmenter
 from lang_sam_tracker.tracker import TrackerConfig, VideoTracker
 from lang_sam_tracker.video import VideoInfo
-from lang_sam_tracker.batch.worker import Engine, Slot, VideoTask
+from lang_sam_tracker.batch.engine import Engine
+from lang_sam_tracker.batch.tasks import Slot, TaskResult, VideoTask
 
 INFO = VideoInfo(width=16, height=12, original_fps=10.0, total_frames=5, duration_s=0.5, rotation=0)
 STATS = {"elapsed_s": 0.1, "fps": 50.0, "device": "cpu", "timing_s": dict.fromkeys(("load", "decode", "detect", "track", "render"), 0.0)}
@@ -225,3 +228,164 @@ def test_relative_and_absolute_listings_of_one_file_give_one_record(tmp_path, mo
     assert sorted(r["resolved_path"] for r in _records(again)) == sorted([str(clips / "a.mp4"), str(elsewhere / "clips" / "a.mp4")])
     lines = (tmp_path / "out" / "r.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line) for line in lines)
+
+
+def test_an_index_failure_after_the_line_is_written_is_no_video_failure(tmp_path, monkeypatch, caplog):
+    """The results line is the record: the index beside it failing is logged and rebuilt on the
+    next open, never a failed video (which would be both written and ledgered)."""
+    from lang_sam_tracker.results import index as results_index
+
+    run = _run(tmp_path, ["a.mp4", "b.mp4"])
+
+    def full_disk(path, entry):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results_index, "append_entry", full_disk)
+    summary = run_batch(run, _inline(run, FakeTracker()))
+    assert (summary.completed, summary.failed, summary.exit_code) == (2, 0, 0)
+    assert not _ledger(run)
+    assert sorted(r["video_path"] for r in _records(run)) == ["a.mp4", "b.mp4"]
+    assert "rebuilt" in caplog.text
+    monkeypatch.undo()
+    again = run_batch(run, _inline(run, FakeTracker()))  # the index is rebuilt from the file: both done
+    assert (again.skipped, again.completed, again.failed) == (2, 0, 0)
+    assert [e.video_path for e in results_index.load_entries(run.output_jsonl)] == ["a.mp4", "b.mp4"]
+
+
+class _ScriptedRunner:
+    """A slot whose video finishes at submit ("done": a real record through the engine, then
+    optionally the given signals), hangs ("hang") or cannot load its models ("fatal")."""
+
+    def __init__(self, index: int, run: RunConfig, behaviour: str, signals: tuple = ()) -> None:
+        self.slot = Slot(index)
+        self.behaviour = behaviour
+        self.signals = signals
+        self.engine = Engine(run, self.slot, "cpu")
+        self.engine.tracker = FakeTracker()
+        self.killed = False
+
+    def submit(self, task: VideoTask) -> Future:
+        future: Future = Future()
+        if self.behaviour == "done":
+            future.set_result(self.engine.process(task))
+        elif self.behaviour == "fatal":
+            future.set_result(TaskResult(task.video_path, error="model.pt: cannot be loaded (truncated)", fatal=True))
+        for signum in self.signals:
+            signal.raise_signal(signum)
+        return future
+
+    def restart(self) -> None:
+        pass
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def close(self) -> None:
+        pass
+
+
+def _scripted(run: RunConfig, *slots: tuple):
+    return lambda _stop: [_ScriptedRunner(i, run, *spec) for i, spec in enumerate(slots)]
+
+
+@pytest.mark.parametrize("signals, drain_s", [((signal.SIGUSR1,), 0.0), ((signal.SIGUSR1, signal.SIGUSR1), 30.0)])
+def test_videos_finished_when_the_run_stops_are_written(tmp_path, signals, drain_s):
+    """A stop at the drain deadline (or a second signal) keeps every video that had finished, even
+    one whose future the loop had not collected yet; the one still running is for the resume."""
+    run = _run(tmp_path, ["hang.mp4", "a.mp4"])
+    summary = run_batch(run, _scripted(run, ("hang",), ("done", signals)), drain_timeout_s=drain_s)
+    assert [r["video_path"] for r in _records(run)] == ["a.mp4"]
+    assert (summary.completed, summary.failed, summary.exit_code) == (1, 0, 128 + signal.SIGUSR1)
+    assert not _ledger(run) and not spool_dir_for(run.output_jsonl).exists()
+
+
+def test_a_fatal_result_keeps_the_others_that_finished_and_has_its_own_exit_code(tmp_path, monkeypatch):
+    """The models failing to load in one worker stops the run, but the videos finished beside it
+    (in the same batch of finished futures, whatever their order) are written first; exit 3, not
+    the 2 that means nothing ran."""
+    from lang_sam_tracker.batch import EXIT_FATAL, EXIT_USAGE, dispatch
+
+    real_wait = dispatch.wait
+
+    def fatal_first(futures, **kw):  # the order a set may give: the fatal result before the others
+        done, pending = real_wait(futures, **kw)
+        return sorted(done, key=lambda f: not f.result().fatal), pending
+
+    monkeypatch.setattr(dispatch, "wait", fatal_first)
+    run = _run(tmp_path, ["a.mp4", "fatal.mp4", "b.mp4", "c.mp4"])
+    summary = run_batch(run, _scripted(run, ("done",), ("fatal",), ("done",)))
+    assert sorted(r["video_path"] for r in _records(run)) == ["a.mp4", "b.mp4"]
+    assert summary.completed == 2 and summary.fatal_error and not _ledger(run)
+    assert summary.exit_code == EXIT_FATAL != EXIT_USAGE
+
+
+def _sidecars(run: RunConfig) -> list[str]:
+    folder = sidecar_dir_for(run.output_jsonl)
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_a_sidecar_whose_record_is_not_written_is_removed(tmp_path, monkeypatch):
+    """The worker moves the sidecar into RESULTS.sidecars/ before the parent writes the record: when
+    the record then cannot be written, the parent removes the sidecar with it."""
+    from lang_sam_tracker.results.jsonl import JsonlAppender
+
+    run = _run(tmp_path, ["a.mp4", "b.mp4"], sidecar=True)
+    real = JsonlAppender.append
+
+    def append(self, record):
+        if record.get("video_path") == "b.mp4" and "sidecar" in record:  # the record, not its ledger line
+            raise OSError(28, "No space left on device")
+        return real(self, record)
+
+    monkeypatch.setattr(JsonlAppender, "append", append)
+    summary = run_batch(run, _inline(run, FakeTracker()))
+    assert (summary.completed, summary.failed) == (1, 1)
+    (record,) = _records(run)
+    assert _sidecars(run) == [Path(record["sidecar"]).name]
+
+
+def test_the_next_run_removes_orphan_sidecars_and_partial_videos(tmp_path):
+    """What a killed run leaves (a sidecar no record points to, a SIGKILLed worker's
+    `.NAME.partial.mp4`) is removed when the run is resumed; what records point to stays."""
+    first = _run(tmp_path, ["a.mp4"], sidecar=True, output_video_dir=tmp_path / "videos")
+    assert run_batch(first, _inline(first, FakeTracker())).completed == 1
+    run = _run(tmp_path, ["a.mp4", "b.mp4"], sidecar=True, output_video_dir=tmp_path / "videos")
+    kept = _sidecars(run)
+    orphan = sidecar_dir_for(run.output_jsonl) / "b_0123456789ab_99-deadbeef.frames.jsonl"
+    orphan.write_text('{"frame_idx": 0, "time_s": 0.0, "objects": []}\n')
+    partial = partial_video_path(annotated_video_path(tmp_path / "videos", "b.mp4"))
+    partial.write_bytes(b"\0" * 100)
+    unrelated = tmp_path / "videos" / "notes.txt"
+    unrelated.write_text("mine")
+    seen_at_start = []
+
+    class Spy(FakeTracker):
+        def process(self, video_path, *args, **kw):
+            seen_at_start.append((orphan.exists(), partial.exists()))
+            return super().process(video_path, *args, **kw)
+
+    summary = run_batch(run, _inline(run, Spy()))
+    assert (summary.skipped, summary.completed) == (1, 1)
+    assert seen_at_start == [(False, False)], "cleaned before any video ran"
+    assert not orphan.exists() and not partial.exists() and unrelated.exists()
+    assert set(kept) < set(_sidecars(run)) and len(_sidecars(run)) == 2
+    assert annotated_video_path(tmp_path / "videos", "b.mp4").exists()
+
+
+def test_a_video_failing_after_its_sidecar_is_in_place_removes_the_sidecar(tmp_path, monkeypatch):
+    import os
+
+    run = _run(tmp_path, [], sidecar=True)
+    engine = Engine(run, Slot(0), "cpu")
+    engine.tracker = FakeTracker()
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(".mp4"):
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = engine.process(VideoTask("a.mp4", "car", output_video=str(tmp_path / "videos" / "a.mp4")))
+    assert not result.ok and "Input/output error" in result.error
+    assert _sidecars(run) == []

@@ -17,7 +17,7 @@ from pathlib import Path
 from lang_sam_tracker.batch.dispatch import _drain_progress
 from lang_sam_tracker.batch.progress import BatchProgress, FrameClock, duration, plural
 from lang_sam_tracker.testing import scenes
-from lang_sam_tracker.batch.worker import Slot
+from lang_sam_tracker.batch.tasks import Slot
 
 ROOT = Path(__file__).resolve().parents[2]
 SINGLE = str(ROOT / "scripts" / "batch_track_videos.py")

@@ -17,7 +17,7 @@ from lang_sam_tracker import batch
 
 from lang_sam_tracker.cli import parser as cli
 
-from lang_sam_tracker.batch import worker
+from lang_sam_tracker.batch import engine as worker
 
 ROOT = Path(__file__).resolve().parents[2]
 SINGLE = str(ROOT / "scripts" / "batch_track_videos.py")

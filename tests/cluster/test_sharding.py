@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from lang_sam_tracker.results.jsonl import failures_path
-from lang_sam_tracker.cluster.shards import Shard, resolve_shard, shard_in_name, shard_of
+from lang_sam_tracker.cluster.shards import resolve_shard
+from lang_sam_tracker.shard import Shard, shard_in_name, shard_of
 
 VIDEOS = [f"/data/clips/{c}/video_{i:04d}.mp4" for c in ("cars", "people", "mixed") for i in range(70)]
 SLURM_VARS = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_STEP")
@@ -43,7 +44,7 @@ def test_shards_are_stable_under_reordering_and_additions(n):
 def test_assignment_does_not_depend_on_the_python_process():
     """sha1, not the salted built-in hash(): another interpreter with another hash seed agrees."""
     code = (
-        "import sys; from lang_sam_tracker.cluster.shards import shard_of; "
+        "import sys; from lang_sam_tracker.shard import shard_of; "
         "print(','.join(str(shard_of(l.rstrip('\\n'), 7)) for l in sys.stdin))"
     )
     expected = ",".join(str(shard_of(v, 7)) for v in VIDEOS)

@@ -11,7 +11,7 @@ import pytest
 
 from lang_sam_tracker.results.jsonl import JsonlAppender, failures_path, read_jsonl, record_failure
 from lang_sam_tracker.results.merge import main, merge
-from lang_sam_tracker.cluster.shards import shard_of
+from lang_sam_tracker.shard import shard_of
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "car . person"
@@ -189,3 +189,20 @@ def test_two_shard_processes_then_merge(tmp_path, tiny_model_args, subprocess_en
     assert "1 duplicate(s) dropped" in report
     assert f"Failed: 1 video(s), see {failures_path(merged)}\n  {unreadable}\n" in report
     assert "Missing: 1 listed video(s)" in report and "videos/added_later.mp4" in report
+
+
+def test_merge_takes_sidecars_only_through_their_records(tmp_path):
+    """A sidecar no record points to (left by a killed shard) never reaches the merged output: the
+    merge copies records, whose sidecar paths are re-pointed at the shard's files; no file is copied."""
+    shard_dir = tmp_path / "shards"
+    sidecars = shard_dir / "r.shard-0-of-1.sidecars"
+    sidecars.mkdir(parents=True)
+    (sidecars / "v1_0123_1-aa.frames.jsonl").write_text('{"frame_idx": 0, "time_s": 0.0, "objects": []}\n')
+    (sidecars / "v2_4567_1-bb.frames.jsonl").write_text('{"frame_idx": 0, "time_s": 0.0, "objects": []}\n')  # orphan
+    record = {"video_path": "v1", "text_prompt": PROMPT, "sidecar": "r.shard-0-of-1.sidecars/v1_0123_1-aa.frames.jsonl"}
+    shard = _write(shard_dir / "r.shard-0-of-1.jsonl", [record])
+    out = tmp_path / "merged" / "r.jsonl"
+    merge([shard], out)
+    (merged,) = read_jsonl(out)
+    assert (out.parent / merged["sidecar"]).resolve() == (sidecars / "v1_0123_1-aa.frames.jsonl").resolve()
+    assert sorted(p.name for p in out.parent.rglob("*") if "frames" in p.name) == []

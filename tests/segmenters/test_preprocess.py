@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lang_sam_tracker.segmenters.preprocess import HFDevicePreprocessor, sam2_exact, sam2_fast, sam2_preprocess
+from lang_sam_tracker.detectors.hf_preprocess import HFDevicePreprocessor
+from lang_sam_tracker.segmenters.preprocess import sam2_exact, sam2_fast, sam2_preprocess
 
 pytestmark = pytest.mark.filterwarnings("ignore:(?s).*Skipping the post-processing step:UserWarning")
 GREY = 255 * 0.229  # one normalised unit of SAM 2's input in grey levels (the smallest std)

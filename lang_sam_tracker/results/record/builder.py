@@ -1,8 +1,9 @@
-"""The per-video record of output-schema.md: building it frame by frame, masks as COCO RLE, validation.
+"""Building a video's record (output-schema.md) frame by frame, in memory or spooled to disk.
 
-Masks are RLE-encoded the moment they arrive, so a long video never holds full masks in memory; in
-a batch (`RecordOutput`) each frame also goes to disk as it is added (`spool`), so the record's
-size does not depend on the video's length either.
+Masks are RLE-encoded (`rle`) in a background thread as they arrive, so a long video never holds
+full masks in memory; in a batch (`RecordOutput`) each frame also goes to disk as it is added
+(`spool`), so the record's size does not depend on the video's length either. The per-object
+summary is `object_summary`'s.
 """
 
 from __future__ import annotations
@@ -10,25 +11,21 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
-from .keys import key_digest, resolve_video_path
-from .maskcrop import mask_window, rle_counts
-from .spool import ArraySpool, LineSpool, ObjectArraySpool, dumps
-from ..video import VideoInfo
+from ...video import VideoInfo
+from ..keys import key_digest, resolve_video_path
+from ..spool import SIDECAR_SUFFIX, ArraySpool, LineSpool, ObjectArraySpool, dumps
+from .rle import mask_to_rle
+from .object_summary import SCORE_DECIMALS, ObjectSummaries
 
 _TIME_DECIMALS = 6  # microseconds: exact for every real container clock, short in JSON
-_SCORE_DECIMALS = 4
 
 
 @dataclass
@@ -45,33 +42,6 @@ class ObjectObservation:
     box_xyxy: np.ndarray | Sequence[float]
     presence: float | None = None
     mask: np.ndarray | None = None
-
-
-def mask_to_rle(mask: np.ndarray, box_xyxy: np.ndarray | Sequence[float] | None = None) -> dict:
-    """COCO RLE of an (H, W) mask: {"size": [h, w], "counts": str} (pycocotools' compressed string).
-
-    With `box_xyxy` (the object's box) a bool mask is encoded from its box crop only
-    (`maskcrop`): the same string as encoding the whole frame, at a fraction of the cost.
-    """
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
-    if box_xyxy is not None and mask.dtype == bool and mask.size:
-        height, width = mask.shape
-        counts = rle_counts(mask, mask_window(mask, box_xyxy))
-        rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
-        return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
-
-
-def rle_to_mask(rle: Mapping) -> np.ndarray:
-    """(H, W) bool mask of a COCO RLE as written by `mask_to_rle`."""
-    counts = rle["counts"]
-    coco = {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    with warnings.catch_warnings():  # pycocotools 2.0.x's Cython decode trips a NumPy 2 copy= deprecation
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return mask_utils.decode(coco).astype(bool)
 
 
 def config_hash(config: Mapping) -> str:
@@ -103,30 +73,6 @@ class RecordOutput:
     def spool_files(self) -> list[Path]:
         """Every temporary file this video run may have left (removed when it fails)."""
         return sorted(Path(self.spool_dir).glob(f"{self.token}.*"))
-
-
-class _ObjectSummary:
-    """Running per-object summary: first and last frame, frames visible, mean detector score."""
-
-    __slots__ = ("label", "first", "last", "frames", "score_sum")
-
-    def __init__(self, label: str, frame: tuple[int, float]) -> None:
-        self.label = label
-        self.first = self.last = frame
-        self.frames = 0
-        self.score_sum = 0.0
-
-    def as_dict(self, obj_id: int) -> dict:
-        return {
-            "obj_id": obj_id,
-            "label": self.label,
-            "first_frame": self.first[0],
-            "first_time_s": self.first[1],
-            "last_frame": self.last[0],
-            "last_time_s": self.last[1],
-            "frames_visible": self.frames,
-            "mean_score": round(self.score_sum / self.frames, _SCORE_DECIMALS),
-        }
 
 
 class RecordBuilder:
@@ -164,13 +110,13 @@ class RecordBuilder:
         elif output.sidecar_dir is not None:
             if group_by != "frame":
                 raise ValueError("a sidecar lists frames: group_by must be 'frame'")
-            name = f"{Path(resolve_video_path(self.video_path)).stem}_{key_digest(self.video_path, text_prompt)}_{output.token}.frames.jsonl"
+            name = f"{Path(resolve_video_path(self.video_path)).stem}_{key_digest(self.video_path, text_prompt)}_{output.token}{SIDECAR_SUFFIX}"
             self._sidecar = LineSpool(Path(output.spool_dir) / f"{output.token}.sidecar.partial", Path(output.sidecar_dir) / name)
         elif group_by == "frame":
             self._spool = ArraySpool(Path(output.spool_dir) / f"{output.token}.frames.json")
         else:
             self._spool = ObjectArraySpool(Path(output.spool_dir) / f"{output.token}.objects.json")
-        self._summary: dict[int, _ObjectSummary] = {}
+        self._summary = ObjectSummaries()
         # Masks are RLE-encoded in one background thread, in frame order, at most `max_encoding`
         # frames behind: encoding does not stall tracking, and memory stays bounded.
         self._encoder: ThreadPoolExecutor | None = None
@@ -206,17 +152,17 @@ class RecordBuilder:
             entry: dict[str, Any] = {
                 "obj_id": int(obs.obj_id),
                 "label": str(obs.label),
-                "score": round(float(obs.score), _SCORE_DECIMALS),
+                "score": round(float(obs.score), SCORE_DECIMALS),
                 "bbox": bbox,
             }
             if obs.presence is not None:
-                entry["presence"] = round(float(obs.presence), _SCORE_DECIMALS)
+                entry["presence"] = round(float(obs.presence), SCORE_DECIMALS)
             if self.save_masks:
                 if obs.mask is None:
                     raise ValueError(f"save_masks is on but object {obs.obj_id} in frame {frame_idx} has no mask")
                 masks.append((entry, obs.mask, obs.box_xyxy))
             entries.append(entry)
-            self._summarise(entry, frame_idx, time_s)
+            self._summary.add(entry, frame_idx, time_s)
         if not self._count:
             self._first_time = time_s
         self._count += 1
@@ -254,14 +200,6 @@ class RecordBuilder:
             for entry in entries:
                 self._spool.add(entry["obj_id"], _track_header(entry), dumps(_track_item(entry, frame_idx, time_s)))
 
-    def _summarise(self, entry: dict, frame_idx: int, time_s: float) -> None:
-        summary = self._summary.get(entry["obj_id"])
-        if summary is None:
-            summary = self._summary[entry["obj_id"]] = _ObjectSummary(entry["label"], (frame_idx, time_s))
-        summary.last = (frame_idx, time_s)
-        summary.frames += 1
-        summary.score_sum += entry["score"]
-
     def process_fps(self) -> float:
         """The real rate of the processed frames: (n - 1) / (t_last - t_first); the source rate for a single frame."""
         if self._count < 2:
@@ -271,7 +209,7 @@ class RecordBuilder:
 
     def object_summary(self) -> list[dict]:
         """One entry per object: id, label, first and last frame and time, frames visible, mean score."""
-        return [self._summary[k].as_dict(k) for k in sorted(self._summary)]
+        return self._summary.as_list()
 
     def _objects_layout(self) -> list[dict]:
         by_id: dict[int, dict] = {}
@@ -328,9 +266,7 @@ class RecordBuilder:
         self._flush(0)
         self._stop_encoder()
         fps = self.process_fps() if process_fps is None else float(process_fps)
-        for obj_id, label in (labels or {}).items():
-            if obj_id in self._summary:
-                self._summary[obj_id].label = label
+        self._summary.relabel(labels or {})
         if labels and self._frames is not None:
             for frame in self._frames:
                 for entry in frame["objects"]:
@@ -342,8 +278,8 @@ class RecordBuilder:
             "video_info": {
                 "width": int(self.info.width),
                 "height": int(self.info.height),
-                "original_fps": round(float(self.info.original_fps), _SCORE_DECIMALS),
-                "process_fps": round(fps, _SCORE_DECIMALS),
+                "original_fps": round(float(self.info.original_fps), SCORE_DECIMALS),
+                "process_fps": round(fps, SCORE_DECIMALS),
                 "total_frames": int(self.info.total_frames),
                 "processed_frames": self._count,
                 "duration_s": round(float(self.info.duration_s), _TIME_DECIMALS),
@@ -375,51 +311,3 @@ def _track_item(entry: dict, frame_idx: int, time_s: float) -> dict:
         if optional in entry:
             item[optional] = entry[optional]
     return item
-
-
-@lru_cache(maxsize=1)
-def _validator():
-    import jsonschema  # only needed to validate; imported late so the batch does not pay for it
-
-    schema = json.loads(resources.files(__package__).joinpath("record_schema.json").read_text("utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-def validate_record(record: dict) -> None:
-    """Check a record against record_schema.json and the rules a schema cannot say; ValueError on the first problem."""
-    import jsonschema
-
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(record))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "<record>"
-        raise ValueError(f"record invalid at {where}: {error.message}")
-    try:
-        json.dumps(record, allow_nan=False)
-    except ValueError as exc:
-        raise ValueError(f"record invalid: {exc} (NaN and infinity are not JSON)") from exc
-    if "frames" in record:
-        if len(record["frames"]) != record["video_info"]["processed_frames"]:
-            raise ValueError("record invalid at video_info/processed_frames: differs from the number of frames")
-        _check_increasing("frames", [f["frame_idx"] for f in record["frames"]])
-        for f in record["frames"]:
-            _check_unique(f"frames (frame {f['frame_idx']})", [o["obj_id"] for o in f["objects"]])
-    elif "objects" in record:
-        _check_unique("objects", [o["obj_id"] for o in record["objects"]])
-        for o in record["objects"]:
-            _check_increasing(f"objects (obj_id {o['obj_id']})", [f["frame_idx"] for f in o["frames"]])
-    if "object_summary" in record:
-        _check_unique("object_summary", [o["obj_id"] for o in record["object_summary"]])
-        if len(record["object_summary"]) != record["stats"]["num_objects"]:
-            raise ValueError("record invalid at stats/num_objects: differs from the number of objects in object_summary")
-
-
-def _check_increasing(where: str, values: list[int]) -> None:
-    if any(b <= a for a, b in zip(values, values[1:])):
-        raise ValueError(f"record invalid at {where}: frame_idx values must increase")
-
-
-def _check_unique(where: str, values: list[int]) -> None:
-    if len(values) != len(set(values)):
-        raise ValueError(f"record invalid at {where}: obj_id repeated")

@@ -235,7 +235,7 @@ def test_rle_from_the_box_crop_is_the_full_frame_string(shape):
 
 
 def test_record_builder_encodes_masks_from_their_boxes(monkeypatch):
-    from lang_sam_tracker.results import record as records
+    from lang_sam_tracker.results.record import builder as records
 
     rng = np.random.default_rng(2)
     masks = _blob_masks(rng, (96, 128), 6)[:6]
@@ -255,7 +255,7 @@ def test_masks_are_encoded_off_the_calling_thread_in_order(monkeypatch):
     """RLE runs in the builder's encoder thread; frames keep their order, and equal inline encoding."""
     import threading
 
-    from lang_sam_tracker.results import record as records
+    from lang_sam_tracker.results.record import builder as records
 
     threads = set()
     real = records.mask_to_rle
@@ -286,7 +286,7 @@ def test_masks_are_encoded_off_the_calling_thread_in_order(monkeypatch):
 
 
 def test_an_encoding_error_reaches_the_caller(monkeypatch):
-    from lang_sam_tracker.results import record as records
+    from lang_sam_tracker.results.record import builder as records
 
     def broken(mask, box=None):
         raise MemoryError("no room")
