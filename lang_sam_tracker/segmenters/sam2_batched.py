@@ -10,7 +10,7 @@ the rest of the video. The outputs are sliced back per object, so the state stay
 per-object state and every other method (prompts, corrections, removal, eviction) is unchanged.
 
 Not bit-identical to the per-object path (batched matmuls reduce in another order); on CPU float32
-the logits differ by ~1e-7 (tests/test_sam2_batched.py bounds it at 1e-4).
+the logits differ by ~1e-7 (tests/segmenters/test_sam2_batched.py bounds it at 1e-4).
 """
 
 from __future__ import annotations

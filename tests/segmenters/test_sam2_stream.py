@@ -21,7 +21,8 @@ from sam2.build_sam import build_sam2_video_predictor
 from sam2.sam2_video_predictor import SAM2VideoPredictor
 
 from lang_sam_tracker.segmenters.checkpoints import build_sam2_streaming
-from lang_sam_tracker.segmenters.sam2_stream import SAM2StreamingPredictor, StreamingSAM2, TrackedMasks, mask_boxes
+from lang_sam_tracker.segmenters.sam2_predictor import SAM2StreamingPredictor
+from lang_sam_tracker.segmenters.sam2_stream import StreamingSAM2, TrackedMasks, mask_boxes
 from lang_sam_tracker.testing.tiny_sam2 import build_tiny_sam2
 
 # sam2's hole filling needs its CUDA extension; on the CPU the official predictor warns and skips it.
