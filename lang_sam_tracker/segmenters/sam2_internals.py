@@ -2,10 +2,12 @@
 
 `SAM2StreamingPredictor` otherwise calls sam2's public and semi-public methods unchanged. What it
 overrides here depends on the bodies of private methods (`_consolidate_temp_output_across_obj`,
-`_get_orig_video_res_output`) as they are in sam2 1.1.0 (the PyPI upload of facebookresearch/sam2
-at commit 2b90b9f, see ../shared/design/sam2-streaming.md §0). Importing this module compares the
-installed version with that one and warns, naming both, when they differ: the overrides may then
-no longer match what they replace, and `tests/segmenters/` is the check to run.
+`_get_orig_video_res_output`, `_prepare_memory_conditioned_features`, and through
+`sam2_batched_memory` the memory-attention modules) as they are in sam2 1.1.0 (the PyPI upload of
+facebookresearch/sam2 at commit 2b90b9f, see ../shared/design/sam2-streaming.md §0). Importing
+this module compares the installed version with that one and warns, naming both, when they
+differ: the overrides may then no longer match what they replace, and `tests/segmenters/` is the
+check to run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from __future__ import annotations
 import logging
 import warnings
 from importlib import metadata
+
+import torch
+
+from .sam2_batched_memory import ObjectBatch, batched_memory_conditioned_features, masked_memory_attention
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +70,41 @@ class Sam2Overrides:
         if any_res_masks is DEFERRED:
             return DEFERRED, DEFERRED
         return super()._get_orig_video_res_output(inference_state, any_res_masks)
+
+    def _prepare_memory_conditioned_features(
+        self,
+        frame_idx,
+        is_init_cond_frame,
+        current_vision_feats,
+        current_vision_pos_embeds,
+        feat_sizes,
+        output_dict,
+        num_frames,
+        track_in_reverse=False,
+    ):
+        """sam2's own, or for an `ObjectBatch` (objects with different memories in one forward,
+        see `sam2_batched`) the padded, key-masked batch of `sam2_batched_memory`."""
+        if not isinstance(output_dict, ObjectBatch):
+            return super()._prepare_memory_conditioned_features(
+                frame_idx, is_init_cond_frame, current_vision_feats, current_vision_pos_embeds, feat_sizes,
+                output_dict, num_frames, track_in_reverse=track_in_reverse,
+            )
+        if is_init_cond_frame or track_in_reverse or self.training or self.num_maskmem == 0:
+            raise ValueError("an ObjectBatch is for tracked frames, forward in time, in eval mode")
+        return batched_memory_conditioned_features(
+            self, frame_idx, current_vision_feats, current_vision_pos_embeds, feat_sizes, output_dict, num_frames
+        )
+
+    def _attend_batched(
+        self,
+        curr: torch.Tensor,
+        curr_pos: torch.Tensor,
+        memory: torch.Tensor,
+        memory_pos: torch.Tensor,
+        key_mask: torch.Tensor | None,
+        num_obj_ptr_tokens: int,
+    ) -> torch.Tensor:
+        """Memory attention of a padded batch (`sam2_compile` compiles this one too)."""
+        return masked_memory_attention(
+            self.memory_attention, curr, curr_pos, memory, memory_pos, key_mask, num_obj_ptr_tokens
+        )

@@ -24,7 +24,7 @@ import torch
 from sam2.sam2_video_predictor import SAM2VideoPredictor
 
 from .preprocess import PREPROCESS_MODES, check_frame, sam2_preprocess
-from .sam2_batched import propagate_batched
+from .sam2_batched import DEFAULT_CAPACITY, propagate_batched
 from .sam2_eviction import evict, state_stats
 from .sam2_internals import Sam2Overrides
 
@@ -46,7 +46,8 @@ class _Stream:
     max_frames: int | None = None  # conditioning-frame horizon (see StreamingSAM2)
     max_cond_frames: int | None = None  # conditioning frames kept per object (the most recent)
     preprocess: str = "exact"  # "exact": sam2's own loader, bit for bit; "fast": on the device
-    batch_objects: bool = False  # propagate objects with matching memory layouts as one batch
+    batch_objects: bool = False  # propagate all objects in batches (`sam2_batched`), not one by one
+    batch_capacity: int = DEFAULT_CAPACITY  # objects per batched forward
     defer_consolidation: bool = False  # inside add_boxes
 
 
@@ -68,6 +69,7 @@ class SAM2StreamingPredictor(Sam2Overrides, SAM2VideoPredictor):
         max_cond_frames: int | None = None,
         preprocess: str = "exact",
         batch_objects: bool = False,
+        batch_capacity: int = DEFAULT_CAPACITY,
     ) -> State:
         """An empty state, like `init_state` but without a video: frames come from `add_frame`."""
         if preprocess not in PREPROCESS_MODES:
@@ -76,6 +78,8 @@ class SAM2StreamingPredictor(Sam2Overrides, SAM2VideoPredictor):
             raise ValueError(f"max_frames must be >= 0 (0 or None: keep all), got {max_frames}")
         if max_cond_frames is not None and max_cond_frames < 0:
             raise ValueError(f"max_cond_frames must be >= 0 (0 or None: keep all), got {max_cond_frames}")
+        if batch_capacity < 1:
+            raise ValueError(f"batch_capacity must be >= 1, got {batch_capacity}")
         device = self.device
         return {
             "images": {},  # {frame_idx: (3, S, S)}: only the current frame
@@ -98,7 +102,7 @@ class SAM2StreamingPredictor(Sam2Overrides, SAM2VideoPredictor):
             "frames_tracked_per_obj": {},
             "stream": _Stream(
                 max_frames=max_frames or None, max_cond_frames=max_cond_frames or None, preprocess=preprocess,
-                batch_objects=batch_objects,
+                batch_objects=batch_objects, batch_capacity=batch_capacity,
             ),
         }
 
@@ -205,7 +209,7 @@ class SAM2StreamingPredictor(Sam2Overrides, SAM2VideoPredictor):
         outputs = state["output_dict_per_obj"]
         to_run = [i for i in range(len(obj_ids)) if t not in outputs[i]["cond_frame_outputs"]]
         if stream.batch_objects:
-            ran = propagate_batched(self, state, t, to_run)
+            ran = propagate_batched(self, state, t, to_run, stream.batch_capacity)
         else:
             ran = {i: self._propagate_one(state, t, i) for i in to_run}
         masks, scores = [], []

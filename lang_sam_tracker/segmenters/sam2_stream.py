@@ -13,6 +13,7 @@ from typing import Iterator, Mapping
 import numpy as np
 import torch
 
+from .sam2_batched import DEFAULT_CAPACITY
 from .sam2_predictor import SAM2StreamingPredictor
 from .sam2_results import TrackedMasks, mask_boxes, pack_results
 
@@ -37,6 +38,9 @@ class StreamingSAM2:
     and attend to per re-anchoring. Everything else (past images, features, outputs) is evicted
     as soon as SAM 2 can no longer read it, whatever ``max_frames`` is.
 
+    ``batch_objects`` runs every live object in one forward per frame (memory attention, mask
+    decoder, memory encoder), in buckets of at most ``batch_capacity``, whatever frame each was born
+    on (`sam2_batched`); ``False`` runs sam2's own forward per object, bit for bit (``--sam2_exact``).
     On CUDA everything runs under bfloat16 autocast, as sam2's own examples do; on the CPU in
     float32. Boxes are computed on the device; full masks are copied to the host only on request.
     """
@@ -49,10 +53,12 @@ class StreamingSAM2:
         max_cond_frames: int | None = DEFAULT_MAX_COND_FRAMES,
         preprocess: str = "fast",
         batch_objects: bool = True,
+        batch_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.predictor = predictor
         self.preprocess = preprocess
         self.batch_objects = batch_objects
+        self.batch_capacity = batch_capacity
         self.device: torch.device = predictor.device
         self.max_frames = max_frames
         self.max_cond_frames = max_cond_frames
@@ -71,6 +77,7 @@ class StreamingSAM2:
             max_cond_frames=self.max_cond_frames,
             preprocess=self.preprocess,
             batch_objects=self.batch_objects,
+            batch_capacity=self.batch_capacity,
         )
 
     def track(self, rgb: np.ndarray, with_masks: bool = False) -> TrackedMasks:

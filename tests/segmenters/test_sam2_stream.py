@@ -246,8 +246,8 @@ def test_state_and_rss_stay_flat_over_2000_frames(small_predictor):
     for t in range(scene.n_frames):
         frame = scene.frame(t)
         segmenter.track(frame)
-        if t == 0:
-            segmenter.add_objects({1: scene.box(1, 0), 2: scene.box(2, 0)})
+        if t < 2:  # born on frames 0 and 1: batched together across their births
+            segmenter.add_objects({t + 1: scene.box(t + 1, t)})
         elif t % reanchor_every == 0:  # periodic re-anchoring, as the tracker does on detections
             segmenter.add_objects({1: scene.box(1, t)})
         if (t + 1) % 100 == 0:
