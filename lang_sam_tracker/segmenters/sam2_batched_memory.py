@@ -111,7 +111,8 @@ def batched_memory_conditioned_features(
     tpos = model.maskmem_tpos_enc[tpos_index].view(B, f_max, 1, mem_dim)  # (num_maskmem,1,1,D) gathered
     memory_pos = memory_pos.permute(0, 1, 3, 2) + tpos
     memory, memory_pos = memory.reshape(B, f_max * HW, mem_dim), memory_pos.reshape(B, f_max * HW, mem_dim)
-    key_valid = [[True] * (n * HW) + [False] * ((f_max - n) * HW) for n in n_spatial]
+    # per segment: (valid keys of each object, the segment's padded length)
+    key_counts = [(torch.tensor(n_spatial, device=device) * HW, f_max * HW)]
 
     # object pointers, each split into C / mem_dim tokens, with their temporal position encodings
     n_ptrs = [len(p) for _, p in selected]
@@ -134,11 +135,13 @@ def batched_memory_conditioned_features(
         ptr_tokens = p_max * split
         memory = torch.cat([memory, obj_ptrs], dim=1)
         memory_pos = torch.cat([memory_pos, obj_pos], dim=1)
-        for valid, n in zip(key_valid, n_ptrs):
-            valid.extend([True] * (n * split) + [False] * ((p_max - n) * split))
+        key_counts.append((torch.tensor(n_ptrs, device=device) * split, ptr_tokens))
 
-    padded = not all(n == f_max for n in n_spatial) or not all(n == p_max for n in n_ptrs)
-    key_mask = torch.tensor(key_valid, dtype=torch.bool, device=device) if padded else None
+    key_mask = None  # attend to every key: no object was padded
+    if any(n != f_max for n in n_spatial) or any(n != p_max for n in n_ptrs):
+        key_mask = torch.cat(
+            [torch.arange(length, device=device)[None, :] < valid[:, None] for valid, length in key_counts], dim=1
+        )
     out = model._attend_batched(
         curr.transpose(0, 1), curr_pos.transpose(0, 1), memory, memory_pos, key_mask, ptr_tokens
     )  # (B, HW, C)
