@@ -12,15 +12,12 @@ check to run.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from importlib import metadata
 
 import torch
 
 from .sam2_batched_memory import ObjectBatch, batched_memory_conditioned_features, masked_memory_attention
-
-logger = logging.getLogger(__name__)
 
 SAM2_VERSION_WRITTEN_AGAINST = "1.1.0"
 
@@ -95,16 +92,7 @@ class Sam2Overrides:
             self, frame_idx, current_vision_feats, current_vision_pos_embeds, feat_sizes, output_dict, num_frames
         )
 
-    def _attend_batched(
-        self,
-        curr: torch.Tensor,
-        curr_pos: torch.Tensor,
-        memory: torch.Tensor,
-        memory_pos: torch.Tensor,
-        key_mask: torch.Tensor | None,
-        num_obj_ptr_tokens: int,
-    ) -> torch.Tensor:
-        """Memory attention of a padded batch (`sam2_compile` compiles this one too)."""
-        return masked_memory_attention(
-            self.memory_attention, curr, curr_pos, memory, memory_pos, key_mask, num_obj_ptr_tokens
-        )
+    def _attend_batched(self, *inputs: torch.Tensor | int | None) -> torch.Tensor:
+        """Memory attention of a padded batch: `masked_memory_attention` with this model's module
+        (a method of its own, so that `sam2_compile` compiles it too)."""
+        return masked_memory_attention(self.memory_attention, *inputs)
