@@ -13,7 +13,11 @@ in their own grid cells. Measured on the same frames, one after the other:
   logic, streaming SAM 2, records) with 1 / 8 / 32 objects;
 * streaming SAM 2 alone on the decoded frames (box prompts on frame 0, then one `track` per frame),
   the "vs SAM 2 alone" column: pipeline fps / SAM 2 alone fps at the same object count;
-* with `--compile`, both again after `sam2_compile.compile_sam2` (what the CLI's `--compile` does)
+* streaming SAM 2 alone with 1 / 8 / 32 / 64 objects born in equal groups over the first 8 frames
+  (as objects enter a real video, so their memories differ: the issue-19 row), every object in one
+  batched forward per frame, timed from frame 8 on; "time vs 1 object" is its time per frame over
+  that of one object (1.0: objects cost nothing; N: N times one object, as a per-object loop);
+* with `--compile`, all again after `sam2_compile.compile_sam2` (what the CLI's `--compile` does)
   and compiling the detector's vision backbone; every object count is warmed up first, so
   compilation and recompilation for a new batch size stay out of the timed rows;
 * sam2's official `vos_optimized=True` predictor (`SAM2VideoPredictorVOS`, every module compiled
@@ -79,6 +83,8 @@ class Profile:
     warmup_frames: int
     objects: tuple[int, ...]
     detect_every: tuple[int, ...]
+    staggered_objects: tuple[int, ...]  # SAM 2 alone with objects born over `birth_frames` frames
+    birth_frames: int
 
 
 FULL = Profile(
@@ -91,6 +97,8 @@ FULL = Profile(
     warmup_frames=16,  # the memory bank is full after 7 frames, the pointer window after 16
     objects=(1, 8, 32),
     detect_every=(1, 5),
+    staggered_objects=(1, 8, 32, 64),
+    birth_frames=8,
 )
 SMOKE = Profile(
     sam_config="configs/sam2.1/sam2.1_hiera_t.yaml",
@@ -102,6 +110,8 @@ SMOKE = Profile(
     warmup_frames=2,
     objects=(1, 2),
     detect_every=(1, 2),
+    staggered_objects=(1, 2),
+    birth_frames=2,
 )
 
 
@@ -117,6 +127,7 @@ class Result:
     peak_bytes: int | None = None
     note: str = ""
     fps_alone: float | None = None  # SAM 2 alone on the same frames and object count, for the ratio
+    fps_one: float | None = None  # the same mode with one object, for the cost ratio
 
     @property
     def fps(self) -> float | None:
@@ -125,6 +136,7 @@ class Result:
     def cells(self) -> list[str]:
         fps = self.fps
         ratio = f"{fps / self.fps_alone:.2f}" if fps and self.fps_alone else "–"
+        cost = f"{self.fps_one / fps:.2f}" if fps and self.fps_one else "–"
         mem = f"{self.peak_bytes / 2**30:.2f}" if self.peak_bytes is not None else "–"
         return [
             self.mode,
@@ -134,6 +146,7 @@ class Result:
             f"{fps:.1f}" if fps else "–",
             f"{1000 / fps:.0f}" if fps else "–",
             ratio,
+            cost,
             mem,
             self.note,
         ]
@@ -147,6 +160,7 @@ HEADERS = [
     "fps",
     "ms/frame",
     "vs SAM 2 alone",
+    "time vs 1 object",
     "peak GPU GiB above weights",
     "notes",
 ]
@@ -229,7 +243,7 @@ def prepare_frames(profile: Profile, work: Path):
     from lang_sam_tracker.testing.scenes import write_video
     from lang_sam_tracker.video import VideoReader
 
-    scene = grid_scene(max(profile.objects), profile.width, profile.height, profile.frames)
+    scene = grid_scene(max(profile.objects + profile.staggered_objects), profile.width, profile.height, profile.frames)
     video = write_video(scene, work / f"grid_{scene.width}x{scene.height}.mp4")
     with VideoReader(video) as reader:
         frames = [f.rgb for f in reader]
@@ -296,6 +310,39 @@ def run_sam2_alone(segmenter, scene, frames: list[np.ndarray], device: str) -> M
     return meter
 
 
+def run_sam2_staggered(segmenter, scene, frames: list[np.ndarray], birth_frames: int, device: str) -> Meter:
+    """SAM 2 alone, the scene's objects born in equal groups on frames 0 .. birth_frames-1 (as objects
+    enter a real video); timed from the frame after the last birth, when every object is tracked."""
+    boxes = list(scene_boxes(scene, 0).items())
+    per_frame = -(-len(boxes) // birth_frames)
+    births = [{gt: box for gt, (_, box) in boxes[k : k + per_frame]} for k in range(0, len(boxes), per_frame)]
+    segmenter.reset()
+    for i, born in enumerate(births):
+        segmenter.track(frames[i])
+        segmenter.add_objects(born)
+    with Meter(device) as meter:
+        for rgb in frames[len(births) :]:
+            segmenter.track(rgb)
+    segmenter.reset()
+    return meter
+
+
+def measure_staggered(profile, segmenter, scene, frames, device, label: str) -> list[Result]:
+    """SAM 2 alone with objects born on different frames, batched in one forward per frame (the
+    product's default), per object count; warmed up first (compiled modules meet new batch sizes)."""
+    warm = frames[: max(profile.warmup_frames, profile.birth_frames + 1)]
+    for n in profile.staggered_objects:
+        run_sam2_staggered(segmenter, first(scene, n), warm, profile.birth_frames, device)
+    rows = []
+    for n in profile.staggered_objects:
+        births = -(-n // -(-n // profile.birth_frames))  # frames with births, as run_sam2_staggered cuts them
+        row = Result(f"SAM 2 alone, births over {profile.birth_frames} frames{label}", "–", n, len(frames) - births)
+        rows.append(_attempt(row, run_sam2_staggered, segmenter, first(scene, n), frames, profile.birth_frames, device))
+    for row in rows:
+        row.fps_one = rows[0].fps if rows[0].objects == 1 else None
+    return rows
+
+
 def measure_streaming(profile, detector, segmenter, scene, video, frames, device, label: str) -> list[Result]:
     """Pipeline rows (per detection cadence and object count) and SAM 2 alone rows, warmed up first:
     every object count (compiled modules recompile for each new batch of objects), then the pipeline."""
@@ -339,7 +386,7 @@ def vos_child(spec: dict) -> list[dict]:
     if spec["no_compile"]:
         os.environ["TORCHDYNAMO_DISABLE"] = "1"  # smoke: torch.compile returns the code as it is
     profile = Profile(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["profile"].items()})
-    scene = grid_scene(max(profile.objects), profile.width, profile.height, profile.frames)
+    scene = grid_scene(max(profile.objects + profile.staggered_objects), profile.width, profile.height, profile.frames)
     start = time.perf_counter()
     predictor = build_random_sam2(profile.sam_config, device, profile.sam_overrides, vos_optimized=True)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else contextlib.nullcontext()
@@ -432,6 +479,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=positive_int, default=None, help="frames of the synthetic video (default 60)")
     parser.add_argument("--objects", type=_int_list, default=None, help="object counts, e.g. 1,8,32 (the default)")
     parser.add_argument(
+        "--staggered-objects",
+        type=_int_list,
+        default=None,
+        help="object counts of the births-over-8-frames rows, e.g. 1,8,32,64 (the default)",
+    )
+    parser.add_argument(
         "--detect-every", type=_int_list, default=None, help="detection cadences, e.g. 1,5 (the default)"
     )
     parser.add_argument("--vos-child", help=argparse.SUPPRESS)
@@ -449,7 +502,12 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     profile = SMOKE if args.smoke else FULL
-    changes = {"frames": args.frames, "objects": args.objects, "detect_every": args.detect_every}
+    changes = {
+        "frames": args.frames,
+        "objects": args.objects,
+        "detect_every": args.detect_every,
+        "staggered_objects": args.staggered_objects,
+    }
     profile = dataclasses.replace(profile, **{k: v for k, v in changes.items() if v is not None})
     profile = dataclasses.replace(profile, warmup_frames=min(profile.warmup_frames, profile.frames))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -480,10 +538,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         logger.info("measuring eager ...")
         rows = measure_streaming(profile, detector, segmenter, scene, video, frames, device, "")
+        rows += measure_staggered(profile, segmenter, scene, frames, device, "")
         if args.compile:
             logger.info("compiling and measuring compiled ...")
             compile_heavy_modules(predictor, detector)
             rows += measure_streaming(profile, detector, segmenter, scene, video, frames, device, " (compiled)")
+            rows += measure_staggered(profile, segmenter, scene, frames, device, " (compiled)")
         del detector, segmenter, predictor
         if device.startswith("cuda"):
             torch.cuda.empty_cache()

@@ -341,9 +341,8 @@ def measure_objects_seen(env: Env) -> list[Row]:
     warm = scenes.three_movers(n_frames=10)
     named = {"churn": many, "three": three, "warm": warm}
     paths = {name: write(s, env.work / f"{name}_{s.n_frames}.mp4") for name, s in named.items()}
-    # One forward per object: this row measures how many objects SAM 2 follows. Batched objects
-    # (the default) share a forward only when their memory layouts match, e.g. objects prompted on
-    # the same frame, which would favour A's three objects, all born on frame 0.
+    # One forward per object: this row measures how many objects SAM 2 follows, so each costs its
+    # forward (batched, the default, extra objects cost far less: feed_bench.py's rows 2).
     segmenter = load_tiny_segmenter(env.model_paths(), batch_objects=False)
     _track_video(segmenter, warm, paths["warm"])
     runs: dict[str, list[_PerFrame]] = {"three": [], "churn": []}

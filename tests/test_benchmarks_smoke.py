@@ -51,6 +51,7 @@ def test_gpu_bench_smoke_measures_every_mode(tmp_path):
         *((f"pipeline{c}", f"every {k}", str(n)) for c in ("", " (compiled)") for k in (1, 2) for n in (1, 2)),
         *((f"SAM 2 streaming alone{c}", "–", str(n)) for c in ("", " (compiled)") for n in (1, 2)),
         *(("sam2 vos_optimized (offline)", "–", str(n)) for n in (1, 2)),
+        *((f"SAM 2 alone, births over 2 frames{c}", "–", str(n)) for c in ("", " (compiled)") for n in (1, 2)),
     }
     assert seen == expected
     for row in rows:
@@ -59,6 +60,8 @@ def test_gpu_bench_smoke_measures_every_mode(tmp_path):
     for row in rows:
         if row["mode"].startswith("pipeline"):
             assert float(row["vs SAM 2 alone"]) > 0, row
+        if row["mode"].startswith("SAM 2 alone, births"):
+            assert float(row["time vs 1 object"]) > 0, row
 
 
 @pytest.mark.slow
@@ -82,6 +85,7 @@ def test_feed_bench_smoke_reports_host_cost_batched_objects_and_mask_crops(tmp_p
     result = run_script("feed_bench.py", "--smoke", "--workdir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     rows = table(result.stdout)
-    assert [r["measurement"].split(".")[0] for r in rows] == ["1", "1", "2", "2", "3", "3", "3"]
+    assert [r["measurement"].split(".")[0] for r in rows] == ["1", "1", "2", "2", "2", "2", "2", "3", "3", "3"]
+    assert {r["target"] for r in rows if r["measurement"].startswith("2.")} == {"<= 0.5", "<= 1.1", "–"}
     for row in rows:
         assert float(row["ratio B/A"]) > 0, row

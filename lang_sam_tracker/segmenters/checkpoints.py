@@ -27,14 +27,14 @@ from ..errors import ModelLoadError, one_line
 if TYPE_CHECKING:  # torch is imported where a model is loaded, so the CLI's checks stay fast
     import torch
 
-    from .sam2_stream import SAM2StreamingPredictor
+    from .sam2_predictor import SAM2StreamingPredictor
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SAM_TYPE = "sam2.1_hiera_large"
 DEFAULT_MODEL_PATH = Path("models/sam2/checkpoints/sam2.1_hiera_large.pt")
 # Any of these set to 1/true/yes/on: never touch the network, fail at once with the manual command.
-STREAMING_TARGET = "lang_sam_tracker.segmenters.sam2_stream.SAM2StreamingPredictor"
+STREAMING_TARGET = "lang_sam_tracker.segmenters.sam2_predictor.SAM2StreamingPredictor"
 DOWNLOAD_TIMEOUT_S = 60.0
 OFFICIAL_URL_PREFIX = "https://dl.fbaipublicfiles.com/segment_anything_2/"
 # A base URL that replaces OFFICIAL_URL_PREFIX (a mirror or a local file server with the same layout).
@@ -322,7 +322,7 @@ def build_sam2_streaming(
     custom config). Otherwise a missing checkpoint is downloaded from the official URL. See
     `sam2_stream.StreamingSAM2` for what `--max_frames` means.
     """
-    from .sam2_stream import SAM2StreamingPredictor
+    from .sam2_predictor import SAM2StreamingPredictor
 
     spec = get_model_spec(sam_type)
     path = Path(model_path)

@@ -3,7 +3,9 @@
 The image encoder sees one fixed shape (1, 3, S, S) and is compiled with a static shape. Memory
 attention, memory encoder, prompt encoder and mask decoder see a batch dimension that changes with
 the objects batched together (and memory attention a number of memories that grows during the
-first frames), so they are compiled with dynamic shapes. Compilation is lazy: the first frames of
+first frames), so they are compiled with dynamic shapes, as is the key-masked memory attention that runs objects
+with different memories as one batch (`SAM2StreamingPredictor._attend_batched`, see
+`sam2_batched`). Compilation is lazy: the first frames of
 the first video pay for it. Meant for GPUs; on a CPU it needs a C++ compiler and rarely pays off.
 """
 
@@ -23,6 +25,8 @@ COMPILED_MODULES = {
     "sam_prompt_encoder": True,
     "sam_mask_decoder": True,
 }
+# the predictor's memory attention over a padded batch of objects (dynamic: batch and memory sizes)
+BATCHED_ATTENTION = "_attend_batched"
 
 
 def compile_sam2(predictor: torch.nn.Module, mode: str = "max-autotune-no-cudagraphs") -> torch.nn.Module:
@@ -30,5 +34,8 @@ def compile_sam2(predictor: torch.nn.Module, mode: str = "max-autotune-no-cudagr
     for name, dynamic in COMPILED_MODULES.items():
         module = getattr(predictor, name)
         module.forward = torch.compile(module.forward, mode=mode, dynamic=dynamic, fullgraph=False)
+    if hasattr(predictor, BATCHED_ATTENTION):
+        compiled = torch.compile(getattr(predictor, BATCHED_ATTENTION), mode=mode, dynamic=True, fullgraph=False)
+        setattr(predictor, BATCHED_ATTENTION, compiled)
     logger.info("SAM 2 modules compiled lazily (%s): %s", mode, ", ".join(COMPILED_MODULES))
     return predictor

@@ -26,7 +26,7 @@ from lang_sam_tracker.segmenters.checkpoints import (
     ensure_checkpoint,
 )
 from lang_sam_tracker.errors import ModelLoadError
-from lang_sam_tracker.segmenters.sam2_stream import SAM2StreamingPredictor
+from lang_sam_tracker.segmenters.sam2_predictor import SAM2StreamingPredictor
 from lang_sam_tracker.testing.tiny_sam2 import BASE_CONFIG, build_tiny_sam2
 
 OFFLINE_VARS = ("LANG_SAM_TRACKER_OFFLINE", "HF_HUB_OFFLINE")

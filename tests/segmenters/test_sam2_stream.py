@@ -21,7 +21,8 @@ from sam2.build_sam import build_sam2_video_predictor
 from sam2.sam2_video_predictor import SAM2VideoPredictor
 
 from lang_sam_tracker.segmenters.checkpoints import build_sam2_streaming
-from lang_sam_tracker.segmenters.sam2_stream import SAM2StreamingPredictor, StreamingSAM2, TrackedMasks, mask_boxes
+from lang_sam_tracker.segmenters.sam2_predictor import SAM2StreamingPredictor
+from lang_sam_tracker.segmenters.sam2_stream import StreamingSAM2, TrackedMasks, mask_boxes
 from lang_sam_tracker.testing.tiny_sam2 import build_tiny_sam2
 
 # sam2's hole filling needs its CUDA extension; on the CPU the official predictor warns and skips it.
@@ -245,8 +246,8 @@ def test_state_and_rss_stay_flat_over_2000_frames(small_predictor):
     for t in range(scene.n_frames):
         frame = scene.frame(t)
         segmenter.track(frame)
-        if t == 0:
-            segmenter.add_objects({1: scene.box(1, 0), 2: scene.box(2, 0)})
+        if t < 2:  # born on frames 0 and 1: batched together across their births
+            segmenter.add_objects({t + 1: scene.box(t + 1, t)})
         elif t % reanchor_every == 0:  # periodic re-anchoring, as the tracker does on detections
             segmenter.add_objects({1: scene.box(1, t)})
         if (t + 1) % 100 == 0:
