@@ -15,8 +15,7 @@ evidence over its life, or standing still without support:
 |                                                                                  | re-identifiable)   |
 
 "Recent" is the last `retire_after` seconds, stretched back to `min_opportunities` detection frames
-when detection is sparse (so with `--fps 2 --detection_frequency 5` a verdict needs 10 s), and a
-track is judged only once its evidence is that old. A retired track that did not move and still
+when detection is sparse (so with `--fps 2 --detection_frequency 5` a verdict needs 10 s). A retired track that did not move and still
 looks as it did is remembered as a ghost (see `ghosts`).
 """
 
@@ -58,8 +57,7 @@ def judge(track: Track, t: float, cfg: IdentityConfig) -> Verdict:
     ev = track.evidence
     established = ev.establish(t, cfg.min_hits, cfg.establish_after, cfg.min_hit_rate)
     hits, chances = ev.window(t, cfg.retire_after, cfg.min_opportunities)
-    old_enough = ev.first_s is not None and t - ev.first_s >= cfg.retire_after
-    if chances < cfg.min_opportunities or not old_enough or hits >= cfg.min_hit_rate * chances:
+    if chances < cfg.min_opportunities or hits >= cfg.min_hit_rate * chances:
         return Verdict(Action.KEEP, hits, chances, established=established)
     since = _window_start(track, t, cfg)
     moved = track.motion.moved(since)
