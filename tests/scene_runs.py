@@ -16,12 +16,14 @@ def run_scene(tmp_path, scene, config=None, seed=0, faults=None, seg_faults=None
     path = tmp_path / f"{scene.name}.mp4"
     if not path.exists():
         scenes.write_video(scene, path)
+    stride = 1 if config.fps is None else round(scene.fps / config.fps)
     detector = NoisyDetector(
-        scene, config.detection_frequency, faults, LABELS, seed=seed, misses=set(misses), false_positives=false_positives
+        scene, config.detection_frequency, faults, LABELS, seed=seed, misses=set(misses), false_positives=false_positives,
+        stride=stride,
     )
     if relabel:
         detector.relabel = relabel
-    segmenter = StickySegmenter(scene, seg_faults, seed=seed)
+    segmenter = StickySegmenter(scene, seg_faults, seed=seed, stride=stride)
     tracker = VideoTracker(detector, segmenter, config, {"detection_frequency": config.detection_frequency})
     record = tracker.process(str(path), "car . person")
     validate_record(record)

@@ -277,10 +277,15 @@ class IdentityManager:
             self._to_lost(track, t, Ending.DRIFTED)
             done.lost.append(track.sam_id)
         elif verdict.action is Action.RETIRE:
+            ev = track.evidence
+            weak_life = ev.support() < self.cfg.min_hit_rate
             still = verdict.moved < self.cfg.min_motion
-            ghost = still and track.looks_like(track.appearance) >= self.cfg.reid_similarity
-            ending = Ending.RETIRED_UNSUPPORTED if verdict.established else Ending.RETIRED_FALSE_POSITIVE
-            logger.debug("id %s retired at %.2f s (%s): %s%s", track.out_id, t, ending.value, verdict.numbers(), ", remembered as a ghost" if ghost else "")
+            ghost = weak_life and still and track.looks_like(track.appearance) >= self.cfg.reid_similarity
+            ending = Ending.RETIRED_FALSE_POSITIVE if weak_life or not verdict.established else Ending.RETIRED_UNSUPPORTED
+            logger.debug(
+                "id %s retired at %.2f s (%s): %s, support %.2f over its life%s",
+                track.out_id, t, ending.value, verdict.numbers(), ev.support(), ", remembered as a ghost" if ghost else "",
+            )
             self._to_lost(track, t, ending)
             if ghost:  # not re-identifiable by anything new: only what passes the ghost's probation
                 self.lost.remove(track)

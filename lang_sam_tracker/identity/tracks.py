@@ -48,6 +48,8 @@ class Evidence:
     opportunities: int = 0
     first_s: float | None = None
     first_hit_s: float | None = None
+    last_hit_s: float | None = None
+    opportunities_to_last_hit: int = 0  # detection frames up to and including the latest hit
     established_s: float | None = None  # when detections had confirmed it long and often enough
 
     def record(self, t: float, hit: bool, keep_s: float, keep_n: int) -> None:
@@ -56,8 +58,9 @@ class Evidence:
         self.hits += hit
         if self.first_s is None:
             self.first_s = t
-        if hit and self.first_hit_s is None:
-            self.first_hit_s = t
+        if hit:
+            self.first_hit_s = t if self.first_hit_s is None else self.first_hit_s
+            self.last_hit_s, self.opportunities_to_last_hit = t, self.opportunities
         while len(self.outcomes) > keep_n and self.outcomes[0][0] < t - keep_s:
             self.outcomes.popleft()
 
@@ -68,11 +71,29 @@ class Evidence:
             items = [hit for _, hit in list(self.outcomes)[-min_count:]]
         return sum(items), len(items)
 
+    def inherit(self, old: "Evidence", t: float) -> None:
+        """Count an identity's earlier evidence as this track's (it continues that identity)."""
+        self.opportunities_to_last_hit = (
+            old.opportunities + self.opportunities_to_last_hit if self.last_hit_s is not None else old.opportunities_to_last_hit
+        )
+        self.hits += old.hits
+        self.opportunities += old.opportunities
+        if old.first_hit_s is not None:
+            self.first_hit_s = old.first_hit_s
+            self.last_hit_s = self.last_hit_s if self.last_hit_s is not None else old.last_hit_s
+        if old.established_s is not None:
+            self.established_s = t
+
+    def support(self) -> float:
+        """Detections matched per detection frame over its life, up to its latest hit: how well the
+        detector supported it, not counting the current blind spell (a recent gap is not weak evidence)."""
+        return self.hits / self.opportunities_to_last_hit if self.opportunities_to_last_hit else 0.0
+
     def establish(self, t: float, min_hits: int, after_s: float, min_rate: float) -> bool:
         """Established (for good) once detections matched it `min_hits` times across `after_s`
-        seconds at `min_rate` of its detection frames or better."""
-        if self.established_s is None and self.first_hit_s is not None:
-            if self.hits >= min_hits and t - self.first_hit_s >= after_s and self.hits >= min_rate * self.opportunities:
+        seconds, on `min_rate` of its detection frames or more."""
+        if self.established_s is None and self.first_hit_s is not None and self.last_hit_s is not None:
+            if self.hits >= min_hits and self.last_hit_s - self.first_hit_s >= after_s and self.support() >= min_rate:
                 self.established_s = t
         return self.established_s is not None
 
@@ -149,8 +170,7 @@ class Track:
             self.prototype, self.prototype_weight, self.prototype_s = old.prototype, old.prototype_weight, old.prototype_s
             self.looks += old.looks
             self.learn_appearance(mine, t, memory_s)
-        if old.evidence.established_s is not None:
-            self.evidence.established_s = t
+        self.evidence.inherit(old.evidence, t)
         here = self.motion.box
         self.motion = old.motion
         self.motion.resume(here, t)

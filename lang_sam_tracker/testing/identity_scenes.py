@@ -73,6 +73,40 @@ def long_walk(n_frames: int = 3000, width: int = 128, height: int = 96, fps: flo
     return Scene(width, height, fps, n_frames, tuple(objects), name="long_walk")
 
 
+def blind_walker(fps: float = 30.0, seconds: float = 12.0, width: int = 160, height: int = 96) -> Scene:
+    """Three people pacing in separate lanes for `seconds` at `fps` (pair with a detector blind spell
+    on gt 0: it keeps walking in plain view). Speeds differ, so no lane is in step with another."""
+    n = int(round(seconds * fps))
+    lane = height // 3
+    w, h = 10, lane - 6
+    objects = []
+    for k, (colour, period_s) in enumerate(((RED, 5.0), (BLUE, 7.0), (GREEN, 4.0))):
+        y = k * lane + 3
+        xa, xb = 4 + 10 * k, width - w - 4 - 8 * k
+        marks = np.arange(0.0, seconds + period_s, period_s / 2)
+        waypoints = tuple((int(round(s * fps)), xa if m % 2 == 0 else xb, y) for m, s in enumerate(marks))
+        objects.append(SceneObject(k, "person", colour, (w, h), waypoints, "person"))
+    return Scene(width, height, fps, n, tuple(objects), name=f"blind_walker_{fps:g}")
+
+
+def look_alikes(fps: float = 30.0, seconds: float = 8.0, width: int = 192, height: int = 96) -> Scene:
+    """Three people who look alike (same colour) stand side by side, swaying; a fourth look-alike
+    comes up through the bottom edge from 2 s and stops right beside the middle one (gt 1) at 5 s.
+
+    gt 0..2 the standing ones (gt 1 in the middle), gt 3 the newcomer.
+    """
+    n = int(round(seconds * fps))
+    w, h = 14, 40
+    y = height // 2 - h // 2
+    f = lambda s: int(round(s * fps))  # noqa: E731
+    objects = []
+    for k, x in enumerate((30, 80, 130)):
+        sway = tuple((f(s), x + (4 if m % 2 else 0), y) for m, s in enumerate(np.arange(0.0, seconds + 1, 1.0)))
+        objects.append(SceneObject(k, "person", YELLOW, (w, h), sway, "person"))
+    newcomer = SceneObject(3, "person", YELLOW, (w, h), ((f(2.0), 80 + w + 5, height - 12), (f(5.0), 80 + w + 5, y + 2), (n, 80 + w + 5, y + 2)), "person", ((f(2.0), n),))
+    return Scene(width, height, fps, n, (*objects, newcomer), name=f"look_alikes_{fps:g}")
+
+
 NOISY_SCENES: dict[str, Callable[[], Scene]] = {
     "three_movers": lambda: three_movers(n_frames=90),
     "crossing": lambda: crossing(n_frames=90),
