@@ -280,7 +280,11 @@ class IdentityManager:
             ev = track.evidence
             weak_life = ev.support() < self.cfg.min_hit_rate
             still = verdict.moved < self.cfg.min_motion
-            ghost = weak_life and still and track.looks_like(track.appearance) >= self.cfg.reid_similarity
+            # A ghost: still, looking as it did, and either weakly supported over its life or retired
+            # standing still before (a region the detector fires on now and then, over and over).
+            again = weak_life or track.still_retirements > 0
+            ghost = again and still and track.looks_like(track.appearance) >= self.cfg.reid_similarity
+            track.still_retirements += still
             ending = Ending.RETIRED_FALSE_POSITIVE if weak_life or not verdict.established else Ending.RETIRED_UNSUPPORTED
             logger.debug(
                 "id %s retired at %.2f s (%s): %s, support %.2f over its life%s",

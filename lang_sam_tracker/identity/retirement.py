@@ -16,8 +16,9 @@ evidence over its life, or standing still without support:
 
 "Recent" is the last `retire_after` seconds, stretched back to `min_opportunities` detection frames
 when detection is sparse (so with `--fps 2 --detection_frequency 5` a verdict needs 10 s). A retired track that did not move and still
-looks as it did, with detections on fewer than `min_hit_rate` of its detection frames over its life
-(up to its latest detection: the current gap does not count), is remembered as a ghost (see `ghosts`); any other retired track stays re-identifiable.
+looks as it did, and either had detections on fewer than `min_hit_rate` of its detection frames over
+its life (up to its latest detection: the current gap does not count) or was retired standing still
+before, is remembered as a ghost (see `ghosts`); any other retired track stays re-identifiable.
 """
 
 from __future__ import annotations

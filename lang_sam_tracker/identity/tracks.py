@@ -125,6 +125,7 @@ class Track:
     superseded: bool = False  # its identity went on in another track (re-identification)
     off_since_s: float | None = None  # since when it has not looked like itself (drift)
     on_ghost: object | None = None  # a candidate on a remembered ghost (see `ghosts`)
+    still_retirements: int = 0  # times this identity was retired standing still, unsupported
 
     @property
     def label(self) -> str:
@@ -171,6 +172,7 @@ class Track:
             self.looks += old.looks
             self.learn_appearance(mine, t, memory_s)
         self.evidence.inherit(old.evidence, t)
+        self.still_retirements += old.still_retirements
         here = self.motion.box
         self.motion = old.motion
         self.motion.resume(here, t)
