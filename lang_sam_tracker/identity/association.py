@@ -38,17 +38,16 @@ def associate(dets: Detections, views: FrameViews, tracks: list[Track], t: float
     eligible = (score >= cfg.match_threshold) & (cov.of_mask >= 0.5)
     result = assign(np.where(eligible, score, -1.0), cfg.match_threshold)
     det_iou = box_iou(boxes, boxes)
+    contested = ((eligible.sum(axis=1) > 1) | ((cov.of_box >= 0.1).sum(axis=1) > 1) | ((det_iou > 0.1).sum(axis=1) > 1))
     for d, c in result.pairs:
         track = tracks[c]
         out.hits[track.sam_id] = d
-        contested = int(np.sum(eligible[d])) > 1 or int(np.sum(cov.of_box[d] >= 0.1)) > 1
-        contested |= bool(np.any(np.delete(det_iou[d], d) > 0.1))
         if (
             track.stage is Stage.CONFIRMED
-            and not contested
-            and cov.of_mask[d, c] >= 0.9
-            and box_iou(boxes[d : d + 1], views.objects[track.sam_id].box[None])[0, 0] < cfg.reanchor_iou
+            and not contested[d]
             and t - track.last_reanchor_s >= cfg.reanchor_interval
+            and cov.of_mask[d, c] >= 0.9
+            and _iou(boxes[d], views.objects[track.sam_id].box) < cfg.reanchor_iou
         ):
             out.reanchor[track.sam_id] = boxes[d]
     for d in result.unmatched_rows:
@@ -56,3 +55,13 @@ def associate(dets: Detections, views: FrameViews, tracks: list[Track], t: float
             continue  # inside a tracked object's mask: a part or a duplicate of it
         out.new.append(d)
     return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two pixel-edge xyxy boxes (scalar: cheaper than `box_iou` for one pair)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = float(w * h)
+    return inter / float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)

@@ -98,37 +98,35 @@ class Coverage:
 
 
 def coverage(boxes: np.ndarray, crops: Crops) -> Coverage:
-    """Coverage of pixel xyxy `boxes` (D, 4) by the cropped masks."""
+    """Coverage of pixel xyxy `boxes` (D, 4) by the cropped masks; only pairs whose boxes meet are
+    measured (the rest cover nothing), one slice of one crop each."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     d, n = len(boxes), len(crops)
+    of_box, of_mask = np.zeros((d, n)), np.zeros((d, n))
     if d == 0 or n == 0:
-        empty = np.zeros((d, n))
-        return Coverage(empty, empty.copy())
-    integral = np.zeros((n, CELLS + 1, CELLS + 1), np.int32)
-    integral[:, 1:, 1:] = crops.cells.cumsum(1, dtype=np.int32).cumsum(2, dtype=np.int32)
-    scale = crops.scale
-    origin = crops.boxes[:, :2]
-
-    def cell_range(lo: int, hi: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
-        # cells whose centre o + (j + 0.5) * s lies in [box_lo, box_hi)
-        s, o, used = scale[None, :, axis], origin[None, :, axis], crops.size[None, :, axis]
-        a = np.clip(np.ceil((boxes[:, lo, None] - o) / s - 0.5), 0, used).astype(np.int64)
-        b = np.clip(np.ceil((boxes[:, hi, None] - o) / s - 0.5), 0, used).astype(np.int64)
-        return a, np.maximum(a, b)
-
-    gx0, gx1 = cell_range(0, 2, 0)
-    gy0, gy1 = cell_range(1, 3, 1)
-    obj = np.broadcast_to(np.arange(n)[None, :], (d, n))
-    inter = (
-        integral[obj, gy1, gx1] - integral[obj, gy0, gx1] - integral[obj, gy1, gx0] + integral[obj, gy0, gx0]
-    ).astype(np.float64)
-    mask_cells = integral[:, -1, -1].astype(np.float64)[None, :]
-    box_area = (np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))[:, None]
-    inter_px = inter * np.prod(scale, axis=1)[None, :]
-    return Coverage(
-        np.where(box_area > 0, np.minimum(inter_px / np.maximum(box_area, 1e-9), 1.0), 0.0),
-        np.where(mask_cells > 0, inter / np.maximum(mask_cells, 1), 0.0),
+        return Coverage(of_box, of_mask)
+    cb = crops.boxes
+    meet = (
+        (boxes[:, None, 0] < cb[None, :, 2]) & (cb[None, :, 0] < boxes[:, None, 2])
+        & (boxes[:, None, 1] < cb[None, :, 3]) & (cb[None, :, 1] < boxes[:, None, 3])
     )
+    di, ni = np.nonzero(meet)
+    if len(di) == 0:
+        return Coverage(of_box, of_mask)
+    scale, origin, size = crops.scale[ni], cb[ni, :2], crops.size[ni]
+    # cells whose centre o + (j + 0.5) * s lies in [box_lo, box_hi)
+    lo = np.clip(np.ceil((boxes[di, :2] - origin) / scale - 0.5), 0, size).astype(np.int64)
+    hi = np.maximum(lo, np.clip(np.ceil((boxes[di, 2:] - origin) / scale - 0.5), 0, size).astype(np.int64))
+    mask_cells = crops.cells.reshape(n, -1).sum(axis=1)
+    cells = crops.cells
+    inter = np.array(
+        [np.count_nonzero(cells[k, y0:y1, x0:x1]) for k, (x0, y0), (x1, y1) in zip(ni, lo, hi)], np.float64
+    )
+    box_area = np.clip(boxes[di, 2] - boxes[di, 0], 0, None) * np.clip(boxes[di, 3] - boxes[di, 1], 0, None)
+    inter_px = inter * np.prod(scale, axis=1)
+    of_box[di, ni] = np.where(box_area > 0, np.minimum(inter_px / np.maximum(box_area, 1e-9), 1.0), 0.0)
+    of_mask[di, ni] = np.where(mask_cells[ni] > 0, inter / np.maximum(mask_cells[ni], 1), 0.0)
+    return Coverage(of_box, of_mask)
 
 
 def crop_iou(crops: Crops) -> np.ndarray:

@@ -155,30 +155,30 @@ class IdentityManager:
         what is there stays (the other drifted onto it). A confirmed track dropped this way
         becomes lost, so it can come back where it really is.
         """
-        visible = sorted(
-            (s for s in views.objects if s in self.live and self.live[s].visible and s not in hidden),
-            key=lambda s: (self.live[s].stage is not Stage.CONFIRMED, self.live[s].born_s, s),
-        )
+        visible = [s for s in views.objects if s in self.live and self.live[s].visible and s not in hidden]
+        rows = np.array([views.objects[s].row for s in visible], np.int64)
+        if len(rows) < 2:
+            return
+        close = np.triu(views.mask_iou[np.ix_(rows, rows)] >= self.cfg.duplicate_iou, 1)
+        if not close.any():
+            return
+        rank = lambda s: (self.live[s].stage is not Stage.CONFIRMED, self.live[s].born_s, s)  # noqa: E731
         gone: set[int] = set()
-        for a_pos, a in enumerate(visible):
-            if a in gone:
+        for i, j in sorted(zip(*np.nonzero(close)), key=lambda p: (rank(visible[p[0]]), rank(visible[p[1]]))):
+            a, b = sorted((visible[i], visible[j]), key=rank)
+            if a in gone or b in gone:
                 continue
-            for b in visible[a_pos + 1 :]:
-                if b in gone or views.mask_iou[views.objects[a].row, views.objects[b].row] < self.cfg.duplicate_iou:
-                    continue
-                keep, drop = self.live[a], self.live[b]
-                if keep.stage is drop.stage:
-                    here = views.objects[a].appearance
-                    if drop.looks_like(here) > keep.looks_like(here) + 0.05:
-                        keep, drop = drop, keep
-                logger.debug("SAM 2 objects %d and %d follow one thing: %d dropped", a, b, drop.sam_id)
-                gone.add(drop.sam_id)
-                if drop.stage is Stage.CANDIDATE:
-                    self._reject(drop)
-                else:
-                    self._to_lost(drop, t, Ending.DUPLICATE)
-                if drop.sam_id == a:
-                    break
+            keep, drop = self.live[a], self.live[b]
+            if keep.stage is drop.stage:
+                here = views.objects[a].appearance
+                if drop.looks_like(here) > keep.looks_like(here) + 0.05:
+                    keep, drop = drop, keep
+            logger.debug("SAM 2 objects %d and %d follow one thing: %d dropped", a, b, drop.sam_id)
+            gone.add(drop.sam_id)
+            if drop.stage is Stage.CANDIDATE:
+                self._reject(drop)
+            else:
+                self._to_lost(drop, t, Ending.DUPLICATE)
 
     def _at_edge(self, box: np.ndarray) -> bool:
         mx, my = max(2.0, 0.02 * self.width), max(2.0, 0.02 * self.height)

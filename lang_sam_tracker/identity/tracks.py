@@ -155,7 +155,9 @@ class Track:
             return
         w = self.prototype_weight * math.exp(-max(0.0, t - self.prototype_s) / memory_s)
         w = max(w, 1.0 if self.looks < 3 else 0.0)  # the first few looks weigh alike
-        self.prototype = normalise((self.prototype * w + vector) / (w + 1))
+        mean = self.prototype * w + vector
+        norm = float(np.sqrt(np.dot(mean, mean)))
+        self.prototype = (mean / norm).astype(np.float32) if norm > 0 else self.prototype
         self.prototype_weight, self.prototype_s = w + 1, t
         self.looks += 1
 

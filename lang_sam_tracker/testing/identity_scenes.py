@@ -107,6 +107,33 @@ def look_alikes(fps: float = 30.0, seconds: float = 8.0, width: int = 192, heigh
     return Scene(width, height, fps, n, (*objects, newcomer), name=f"look_alikes_{fps:g}")
 
 
+def pillar_crowd(
+    n_people: int = 25, seconds: float = 5.0, fps: float = 30.0, width: int = 480, height: int = 272, seed: int = 0
+) -> Scene:
+    """`n_people` random walkers (a new heading every 0.5-1.5 s, 15-45 px/s) among three pillars that
+    hide them for a moment as they pass; clothes drawn at random, so some look alike."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * fps))
+    pillars = tuple(
+        (int(x), 0, int(x) + 14, height) for x in np.linspace(width * 0.2, width * 0.8, 3) + rng.integers(-20, 20, 3)
+    )
+    objects = []
+    for k in range(n_people):
+        w, h = int(rng.integers(10, 15)), int(rng.integers(26, 36))
+        x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+        t, waypoints = 0.0, [(0, x, y)]
+        while t < seconds:
+            dt = rng.uniform(0.5, 1.5)
+            speed, heading = rng.uniform(15, 45), rng.uniform(0, 2 * np.pi)
+            x = float(np.clip(x + np.cos(heading) * speed * dt, 0, width - w))
+            y = float(np.clip(y + np.sin(heading) * speed * dt, 0, height - h))
+            t += dt
+            waypoints.append((int(round(t * fps)), x, y))
+        colour = tuple(int(c) for c in rng.integers(40, 256, 3))
+        objects.append(SceneObject(k, "person", colour, (w, h), tuple(waypoints), "person"))
+    return Scene(width, height, fps, n, tuple(objects), name=f"pillar_crowd_{n_people}_{seed}", occluders=pillars)
+
+
 NOISY_SCENES: dict[str, Callable[[], Scene]] = {
     "three_movers": lambda: three_movers(n_frames=90),
     "crossing": lambda: crossing(n_frames=90),
