@@ -129,8 +129,9 @@ def coverage(boxes: np.ndarray, crops: Crops) -> Coverage:
     return Coverage(of_box, of_mask)
 
 
-def crop_iou(crops: Crops) -> np.ndarray:
-    """(N, N) mask IoU, measured only for pairs whose boxes overlap (the rest are 0).
+def crop_iou(crops: Crops, min_box_iou: float = 0.3) -> np.ndarray:
+    """(N, N) mask IoU, measured only for pairs whose boxes overlap by `min_box_iou` or more (the
+    rest are 0: it finds two tracks on one object, whose boxes nearly coincide).
 
     Each mask's cells are looked up in the other's crop at their centres; the two estimates of the
     intersection are averaged.
@@ -139,7 +140,7 @@ def crop_iou(crops: Crops) -> np.ndarray:
     out = np.eye(n)
     if n < 2:
         return out
-    overlap = box_iou(crops.boxes, crops.boxes) > 0
+    overlap = box_iou(crops.boxes, crops.boxes) >= min_box_iou
     a_idx, b_idx = np.nonzero(np.triu(overlap, 1))
     if len(a_idx) == 0:
         return out

@@ -61,17 +61,8 @@ def judge(track: Track, t: float, cfg: IdentityConfig) -> Verdict:
     hits, chances = ev.window(t, cfg.retire_after, cfg.min_opportunities)
     if chances < cfg.min_opportunities or hits >= cfg.min_hit_rate * chances:
         return Verdict(Action.KEEP, hits, chances, established=established)
-    since = _window_start(track, t, cfg)
-    moved = track.motion.moved(since)
+    moved = track.motion.moved(ev.outcomes[0][0])  # over the judged window
     if established and moved >= cfg.min_motion:
         return Verdict(Action.FOLLOW_THROUGH, hits, chances, moved, established)
     return Verdict(Action.RETIRE, hits, chances, moved, established)
 
-
-def _window_start(track: Track, t: float, cfg: IdentityConfig) -> float:
-    """Start of the judged window (the last `retire_after` s or `min_opportunities` detection frames)."""
-    outcomes = list(track.evidence.outcomes)
-    recent = [s for s, _ in outcomes if s >= t - cfg.retire_after]
-    if len(recent) >= cfg.min_opportunities:
-        return t - cfg.retire_after
-    return outcomes[-cfg.min_opportunities][0] if len(outcomes) >= cfg.min_opportunities else outcomes[0][0]

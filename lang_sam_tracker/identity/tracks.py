@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .appearance import cosine, normalise
+from .appearance import normalise
 from .motion import Motion, centre
 
 __all__ = ["Ending", "Evidence", "Motion", "Stage", "Track", "centre"]
@@ -43,7 +43,8 @@ class Ending(str, enum.Enum):
 class Evidence:
     """Detection frames on which the track was visible, and whether a detection matched it."""
 
-    outcomes: deque = field(default_factory=deque)  # (time_s, hit)
+    outcomes: deque = field(default_factory=deque)  # (time_s, hit) of the recent window
+    recent_hits: int = 0  # hits among `outcomes`
     hits: int = 0
     opportunities: int = 0
     first_s: float | None = None
@@ -54,6 +55,7 @@ class Evidence:
 
     def record(self, t: float, hit: bool, keep_s: float, keep_n: int) -> None:
         self.outcomes.append((t, hit))
+        self.recent_hits += hit
         self.opportunities += 1
         self.hits += hit
         if self.first_s is None:
@@ -62,14 +64,13 @@ class Evidence:
             self.first_hit_s = t if self.first_hit_s is None else self.first_hit_s
             self.last_hit_s, self.opportunities_to_last_hit = t, self.opportunities
         while len(self.outcomes) > keep_n and self.outcomes[0][0] < t - keep_s:
-            self.outcomes.popleft()
+            self.recent_hits -= self.outcomes.popleft()[1]
 
     def window(self, t: float, span_s: float, min_count: int) -> tuple[int, int]:
         """(hits, opportunities) of the last `span_s` seconds, stretched back to at least `min_count` of them."""
-        items = [hit for s, hit in self.outcomes if s >= t - span_s]
-        if len(items) < min_count:
-            items = [hit for _, hit in list(self.outcomes)[-min_count:]]
-        return sum(items), len(items)
+        while len(self.outcomes) > min_count and self.outcomes[0][0] < t - span_s:
+            self.recent_hits -= self.outcomes.popleft()[1]
+        return self.recent_hits, len(self.outcomes)
 
     def inherit(self, old: "Evidence", t: float) -> None:
         """Count an identity's earlier evidence as this track's (it continues that identity)."""
@@ -162,7 +163,10 @@ class Track:
         self.looks += 1
 
     def looks_like(self, vector: np.ndarray | None) -> float:
-        return cosine(self.prototype, vector)
+        """Cosine similarity to the prototype (both unit length, or zero: `views` normalises)."""
+        if self.prototype is None or vector is None:
+            return 0.0
+        return float(np.dot(self.prototype, vector))
 
     def absorb(self, old: "Track", t: float, memory_s: float) -> None:
         """Take over `old`'s identity (re-identification): its output id, votes, appearance and path."""

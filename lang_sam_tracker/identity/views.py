@@ -70,10 +70,11 @@ def frame_views(result, rgb: np.ndarray) -> FrameViews:
         appearance = colour_appearance(rgb, result.boxes_xyxy)
     appearance = normalise(np.asarray(appearance).reshape(len(ids), -1)) if len(ids) else None
     objects = {}
+    specks = _maybe_specks(crops)
     for n, obj_id in enumerate(ids):
         visible = bool(result.visible[n])
         box = np.asarray(result.boxes_xyxy[n], np.float32)
-        if visible:
+        if visible and specks[n]:
             box = speckless_crop_box(crops, n)
         objects[int(obj_id)] = ObjectView(
             box=box,
@@ -85,3 +86,18 @@ def frame_views(result, rgb: np.ndarray) -> FrameViews:
         )
     return FrameViews(objects, crops, crop_iou(crops))
 
+
+
+def _maybe_specks(crops: Crops) -> np.ndarray:
+    """(N,) whether a mask may hold a part apart from the rest that sets its box: an empty row or
+    column between occupied ones (checked for all masks at once; the few flagged are then measured
+    component by component). A separate blob that touches the rest's rows and columns without an
+    empty line between them is not looked for: it moves the box by at most a cell."""
+    out = np.zeros(len(crops), bool)
+    for axis in (1, 2):
+        occupied = crops.cells.any(axis=axis)  # (N, CELLS)
+        count = occupied.sum(axis=1)
+        first = occupied.argmax(axis=1)
+        last = occupied.shape[1] - 1 - occupied[:, ::-1].argmax(axis=1)
+        out |= (count > 0) & (count < last - first + 1)
+    return out
