@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lang_sam_tracker.identity import IdentityConfig
-from lang_sam_tracker.testing import identity_scenes, scenes
+from lang_sam_tracker.testing import identity_scenes
 from lang_sam_tracker.testing.doubles import DetectorFaults
 from lang_sam_tracker.tracker import TrackerConfig
 
