@@ -162,7 +162,8 @@ class IdentityManager:
         close = np.triu(views.mask_iou[np.ix_(rows, rows)] >= self.cfg.duplicate_iou, 1)
         if not close.any():
             return
-        rank = lambda s: (self.live[s].stage is not Stage.CONFIRMED, self.live[s].born_s, s)  # noqa: E731
+        ranks = {s: (self.live[s].stage is not Stage.CONFIRMED, self.live[s].born_s, s) for s in visible}
+        rank = ranks.__getitem__  # confirmed first, then the oldest
         gone: set[int] = set()
         for i, j in sorted(zip(*np.nonzero(close)), key=lambda p: (rank(visible[p[0]]), rank(visible[p[1]]))):
             a, b = sorted((visible[i], visible[j]), key=rank)
