@@ -50,14 +50,19 @@ class Motion:
 
     def observe(self, box: np.ndarray, t: float) -> None:
         box = np.asarray(box, dtype=np.float64)
+        x0, y0, x1, y1 = box.tolist()  # plain floats: this runs for every object on every frame
+        size = math.sqrt(max(x1 - x0, 0.0) * max(y1 - y0, 0.0))
         dt = t - self.seen_s
         if dt > 0:
-            self.extent = max(self.extent * math.exp(-dt / self.size_memory_s), side(box))
-            step = (centre(box) - centre(self.box)) / dt
+            self.extent = max(self.extent * math.exp(-dt / self.size_memory_s), size)
+            px0, py0, px1, py1 = self.box.tolist()
             alpha = 1.0 - math.exp(-dt / self.smooth_s)
-            self.velocity = (1 - alpha) * self.velocity + alpha * step
+            vx, vy = self.velocity.tolist()
+            step_x = ((x0 + x1) - (px0 + px1)) / (2 * dt)
+            step_y = ((y0 + y1) - (py0 + py1)) / (2 * dt)
+            self.velocity = np.array([(1 - alpha) * vx + alpha * step_x, (1 - alpha) * vy + alpha * step_y])
         else:
-            self.extent = max(self.extent, side(box))
+            self.extent = max(self.extent, size)
         self.box, self.seen_s = box, t
         self.path.append((t, box))
         while len(self.path) > 32 and self.path[0][0] < t - self.path_s:
