@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Protocol
@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .settings import TrackerConfig
 from .detectors.base import Detections, Detector
-from .identity import HeldFrames, IdentityManager, Reported, frame_views
+from .identity import HeldFrames, IdentityManager, Prompts, Reported, frame_views
 from .results.record import ObjectObservation, RecordBuilder, RecordOutput, config_hash
 from .render.annotate import AnnotatedVideoWriter
 from .segmenters.sam2_stream import TrackedMasks
@@ -114,8 +114,11 @@ class VideoTracker:
                 else None
             )
 
+            blind: Counter[int] = Counter()  # out_id -> frames reported without a matching detection
+
             def report(everything: bool = False) -> None:
                 for item, objects in held.release(everything):
+                    blind.update(r.out_id for r in objects if not r.detected)
                     observations = [_observation(r) for r in objects]
                     builder.add_frame(item.frame.index, item.frame.time_s, observations)
                     if writer is not None:
@@ -156,12 +159,17 @@ class VideoTracker:
                 "render": round(timing.render, 3),
             },
         }
-        return builder.build(
+        record = builder.build(
             stats=stats,
             meta=self.meta(),
             output_video=str(output_video) if output_video is not None else None,
             labels=ids.final_labels(),
         )
+        endings = ids.endings()
+        for entry in record["object_summary"]:  # how each object's life went (see README, Identities)
+            entry["frames_without_detection"] = blind[entry["obj_id"]]
+            entry["ended"] = endings.get(entry["obj_id"])
+        return record
 
     def meta(self) -> dict:
         """Run settings for the record; `config_hash` says whether two records are comparable."""
@@ -216,18 +224,20 @@ class VideoTracker:
         t0 = time.perf_counter()
         views = frame_views(self.segmenter.track(rgb, with_masks=want_masks), rgb)
         timing.track += time.perf_counter() - t0
-        prompts = ids.observe(views, t)
+        seen = ids.observe(views, t)
         if item.detections is not None:
-            ids.associate(item.detections, views, t, prompts)
+            prompts = ids.associate(item.detections, views, t, seen)
+        else:
+            prompts = Prompts(corrections=dict(seen.corrections))
         if prompts:
             t0 = time.perf_counter()
             answer = self.segmenter.add_objects(prompts.boxes(), with_masks=want_masks)
             timing.track += time.perf_counter() - t0
             prompted = frame_views(answer, rgb)
-            views.objects.update(prompted.objects)
-            ids.prompted(prompted, prompts, t)
+            views.update(prompted)
+            seen = ids.prompted(prompted, prompts, t, seen)
         ids.decide(t, detection_frame=item.detections is not None)
-        entries = ids.reportable(views)
+        entries = ids.reportable(views, seen)
         self._remove(ids)
         return entries
 

@@ -89,3 +89,11 @@ def test_feed_bench_smoke_reports_host_cost_batched_objects_and_mask_crops(tmp_p
     assert {r["target"] for r in rows if r["measurement"].startswith("2.")} == {"<= 0.5", "<= 1.1", "–"}
     for row in rows:
         assert float(row["ratio B/A"]) > 0, row
+
+
+def test_identity_bench_smoke_reports_each_crowd_size():
+    result = run_script("identity_bench.py", "--smoke")
+    assert result.returncode == 0, result.stderr
+    rows = table(result.stdout)
+    assert [row["identity step per frame (1 thread)"] for row in rows] == ["5 objects, 1920x1080", "10 objects, 1920x1080"]
+    assert all(row["identity"].endswith(" ms") and float(row["identity"][:-3]) > 0 for row in rows)

@@ -7,41 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lang_sam_tracker.identity.geometry import assign, box_iou, mask_coverage, speckless_box
-from lang_sam_tracker.results.record import validate_record
+from lang_sam_tracker.identity.crops import coverage, crops_from_grid
+from lang_sam_tracker.identity.geometry import assign, box_iou, speckless_box
 from lang_sam_tracker.testing import identity_scenes, scenes
 from lang_sam_tracker.testing.doubles import DetectorFaults, NoisyDetector, SegmenterFaults, StickySegmenter
 from lang_sam_tracker.tracker import TrackerConfig, VideoTracker
 
+from scene_runs import LABELS, frames_of, run_scene
 from scoring import first_frames, score
-
-LABELS = ("car", "person")
-
-
-def run_scene(tmp_path, scene, config=None, seed=0, faults=None, seg_faults=None, misses=(), false_positives=None, relabel=None):
-    config = config or TrackerConfig()
-    path = tmp_path / f"{scene.name}.mp4"
-    if not path.exists():
-        scenes.write_video(scene, path)
-    detector = NoisyDetector(
-        scene, config.detection_frequency, faults, LABELS, seed=seed, misses=set(misses), false_positives=false_positives
-    )
-    if relabel:
-        detector.relabel = relabel
-    segmenter = StickySegmenter(scene, seg_faults, seed=seed)
-    tracker = VideoTracker(detector, segmenter, config, {"detection_frequency": config.detection_frequency})
-    record = tracker.process(str(path), "car . person")
-    validate_record(record)
-    return record, segmenter, detector
-
-
-def frames_of(record) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for frame in record["frames"]:
-        for o in frame["objects"]:
-            out.setdefault(o["obj_id"], []).append(frame["frame_idx"])
-    return out
-
 
 # ----------------------------------------------------------------- geometry
 def test_assign_is_one_to_one_and_gated():
@@ -66,7 +39,8 @@ def test_mask_coverage_tells_the_same_object_from_a_neighbour(step):
     mask[0, 10:30, 10:20] = True  # the visible half of the object behind
     mask[1, 10:30, 20:40] = True  # the one in front, covering the other half
     full_extent = np.array([[10, 10, 30, 30]])
-    cov = mask_coverage(full_extent, mask[:, ::step, ::step], step)
+    boxes = np.array([[10, 10, 20, 30], [20, 10, 40, 30]])
+    cov = coverage(full_extent, crops_from_grid(mask[:, ::step, ::step], step, boxes))
     assert cov.of_mask[0, 0] == pytest.approx(1.0) and cov.of_box[0, 0] == pytest.approx(0.5, abs=0.05)
     assert cov.of_mask[0, 1] == pytest.approx(0.5, abs=0.05)
     score_same, score_neighbour = cov.match_score()[0]

@@ -46,8 +46,11 @@ class _Parser(argparse.ArgumentParser):
 _IDENTITY_FLAGS = (
     ("min_hits", positive_int, "a new object is reported once this many detections confirm it (its frames since the first one included)"),
     ("confirm_window", positive_int, "... within its first this-many detection frames; otherwise it leaves SAM 2 without a trace"),
-    ("retire_after", non_negative_float, "an object SAM 2 still follows but detections matched on under --min_hit_rate of the detection frames of this many seconds is retired (a ghost)"),
-    ("min_hit_rate", unit_float, "see --retire_after"),
+    ("retire_after", non_negative_float, "seconds of detection evidence judged for retirement: an object SAM 2 still follows but detections matched on under --min_hit_rate of this window's detection frames is retired, unless established and moving (see --establish_after). With sparse detection the window stretches to 4 detection frames (--fps 2 --detection_frequency 5: 10 s), so retirement takes longer"),
+    ("min_hit_rate", unit_float, "see --retire_after; also the support an object needs over its life to become established, and a candidate on a remembered ghost to be confirmed"),
+    ("establish_after", non_negative_float, "an object detections confirmed across this many seconds (on --min_hit_rate of its detection frames) is established: while SAM 2 sees it moving (--min_motion) and looking like itself it stays reported through a detector blind spell however long"),
+    ("min_motion", non_negative_float, "object sizes a mask must travel within the --retire_after window to count as moving (a still, unsupported object is retired; still and weakly supported: a ghost)"),
+    ("ghost_memory", non_negative_float, "seconds a ghost (a still region SAM 2 followed without the detector's support) is remembered; a candidate on it must move or be detected on --min_hit_rate of --retire_after seconds before it is confirmed. At most 64 are kept"),
     ("max_absent", non_negative_float, "seconds an object SAM 2 no longer sees stays in SAM 2, which often re-finds it after an occlusion"),
     ("exit_absent", non_negative_float, "the same for an object last seen at the frame border (it left)"),
     ("lost_window", non_negative_float, "seconds an object that left SAM 2 can come back with its id (re-identification)"),
@@ -57,8 +60,9 @@ _IDENTITY_FLAGS = (
     ("duplicate_iou", iou_fraction, "two tracks whose masks overlap this much are one object: one is dropped"),
     ("reid_similarity", unit_float, "minimum appearance similarity (cosine of SAM 2 features pooled under the mask) to give a returning object its old id"),
     ("reid_margin", unit_float, "a runner-up this close to the best re-identification makes it ambiguous: a new id instead of a guess"),
-    ("reid_speed", non_negative_float, "how fast (object sizes per second) the area where a lost object may come back grows"),
+    ("reid_speed", non_negative_float, "how fast (object sizes per second) the uncertainty of a gone object's constant-velocity prediction grows; re-identification gates at 3 standard deviations and scores appearance minus 0.05 x (distance in standard deviations)^2"),
     ("drift_similarity", unit_float, "a track whose mask no longer looks like it (similarity below this) has drifted: it is not reported there"),
+    ("drift_after", non_negative_float, "seconds a drifted track may stay off its appearance (after one correction) before it leaves SAM 2 as lost"),
 )
 
 

@@ -1,11 +1,16 @@
 """Identities: which SAM 2 objects are which physical objects, and for how long.
 
 - `settings`: the settings (imported eagerly: cheap, and what the command line needs);
-- `geometry`: box IoU, one-to-one assignment, mask coverage of boxes, speck-free boxes;
+- `geometry`: box IoU, one-to-one assignment, speck-free boxes;
+- `crops`: each mask measured on its own box's crop (coverage of detection boxes, mask IoU), any resolution;
 - `appearance`: appearance vectors and their similarity;
+- `motion`: constant-velocity prediction with an uncertainty that grows with the time gone;
 - `views`: what the tracker sees of each SAM 2 object on a frame;
 - `tracks`: one track's lifecycle stage, evidence, label votes, appearance and motion;
-- `reid`: re-identification of lost identities;
+- `association`: detections to visible tracks on a detection frame;
+- `retirement`: the rule that keeps or retires a track SAM 2 still follows;
+- `ghosts`: bounded memory of static regions SAM 2 followed without support;
+- `reid`: re-identification of gone identities (appearance and motion together);
 - `manager`: the per-video lifecycle (candidate -> confirmed -> absent -> lost -> ended);
 - `emission`: output held back until candidates are decided.
 
@@ -25,6 +30,9 @@ _LAZY = {
     "Reported": "emission",
     "IdentityManager": "manager",
     "Prompts": "manager",
+    "Seen": "manager",
+    "Entry": "manager",
+    "Decisions": "manager",
 }
 
 __all__ = ["IdentityConfig", *_LAZY]

@@ -11,17 +11,17 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Iterator
 
-from .tracks import Track
+from .manager import Entry
 from .views import ObjectView
 
 
 @dataclass
 class HeldFrame:
     item: object  # the caller's frame (passed back unchanged)
-    entries: list[tuple[Track, ObjectView]]
+    entries: list[Entry]
 
     def undecided(self) -> bool:
-        return any(not track.decided for track, _ in self.entries)
+        return any(not entry.track.decided for entry in self.entries)
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Reported:
     label: str
     score: float
     view: ObjectView
+    detected: bool  # a detection matched it on the latest detection frame (False: followed on SAM 2's word)
 
 
 class HeldFrames:
@@ -40,7 +41,7 @@ class HeldFrames:
     def __init__(self) -> None:
         self._queue: deque[HeldFrame] = deque()
 
-    def push(self, item: object, entries: list[tuple[Track, ObjectView]]) -> None:
+    def push(self, item: object, entries: list[Entry]) -> None:
         self._queue.append(HeldFrame(item, entries))
 
     def release(self, everything: bool = False) -> Iterator[tuple[object, list[Reported]]]:
@@ -50,16 +51,17 @@ class HeldFrames:
             yield held.item, _resolve(held.entries)
 
 
-def _resolve(entries: list[tuple[Track, ObjectView]]) -> list[Reported]:
+def _resolve(entries: list[Entry]) -> list[Reported]:
     """Confirmed identities only; one entry per output id (a superseded track yields to its successor)."""
-    chosen: dict[int, tuple[Track, ObjectView]] = {}
-    for track, view in entries:
-        if track.out_id is None:
+    chosen: dict[int, Entry] = {}
+    for entry in entries:
+        out_id = entry.track.out_id
+        if out_id is None:
             continue
-        other = chosen.get(track.out_id)
-        if other is None or (other[0].superseded and not track.superseded):
-            chosen[track.out_id] = (track, view)
+        other = chosen.get(out_id)
+        if other is None or (other.track.superseded and not entry.track.superseded):
+            chosen[out_id] = entry
     return [
-        Reported(out_id, track.label, track.score, view)
-        for out_id, (track, view) in sorted(chosen.items())
+        Reported(out_id, e.track.label, e.track.score, e.view, e.detected)
+        for out_id, e in sorted(chosen.items())
     ]

@@ -1,8 +1,9 @@
-"""Geometry of matching: box IoU, one-to-one assignment, how much of a box a mask covers, speck-free boxes.
+"""Geometry of matching: box IoU, one-to-one assignment, speck-free boxes.
 
-Pure functions, no models. Boxes are pixel-edge xyxy arrays of shape (N, 4). Masks come on a
-coarse *grid*: every `step`-th pixel of the video-resolution mask in each direction (what a
-segmenter hands over cheaply), so grid cell (gy, gx) is pixel (gy * step, gx * step).
+Pure functions, no models. Boxes are pixel-edge xyxy arrays of shape (N, 4). How masks cover
+boxes is measured on each object's own crop (`crops`), so it works at any resolution; `grid_iou`
+and `speckless_box` take a mask sampled every `step`-th pixel (grid cell (gy, gx) is pixel
+(gy * step, gx * step)).
 """
 
 from __future__ import annotations
@@ -66,63 +67,6 @@ def assign(similarity: np.ndarray, min_similarity: float) -> Assignment:
     )
 
 
-def grid_step(height: int, width: int, max_side: int = 256) -> int:
-    """Sampling step that gives a grid of at most `max_side` cells a side."""
-    return max(1, max(height, width) // max_side)
-
-
-def boxes_to_grid(boxes: np.ndarray, height: int, width: int, step: int) -> np.ndarray:
-    """(N, gh, gw) bool grid masks filling each box (for segmenters that report boxes only)."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    gh, gw = -(-height // step), -(-width // step)
-    grid = np.zeros((len(boxes), gh, gw), bool)
-    for n, (x0, y0, x1, y1) in enumerate(boxes):
-        grid[n, int(np.ceil(y0 / step)) : int(np.ceil(y1 / step)), int(np.ceil(x0 / step)) : int(np.ceil(x1 / step))] = True
-    return grid
-
-
-@dataclass
-class Coverage:
-    """How detection boxes and masks overlap, (D, N) each.
-
-    `of_box`: the fraction of each detection box that the mask covers; `of_mask`: the fraction of
-    the mask inside the box. The same object under a full-extent box of a half-hidden person has
-    of_mask ~1 and of_box ~0.5; a neighbour has both ~0.5 or less.
-    """
-
-    of_box: np.ndarray
-    of_mask: np.ndarray
-
-    def match_score(self) -> np.ndarray:
-        """One number per pair for the assignment: high when the mask sits inside the box and fills it."""
-        return self.of_mask * np.sqrt(self.of_box)
-
-
-def mask_coverage(boxes: np.ndarray, grid: np.ndarray, step: int) -> Coverage:
-    """Coverage of pixel xyxy `boxes` (D, 4) by grid masks (N, gh, gw) sampled every `step` pixels."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    n, gh, gw = grid.shape
-    if len(boxes) == 0 or n == 0:
-        empty = np.zeros((len(boxes), n))
-        return Coverage(empty, empty.copy())
-    integral = np.zeros((n, gh + 1, gw + 1), np.int64)
-    integral[:, 1:, 1:] = grid.astype(np.int64).cumsum(1).cumsum(2)
-    # Grid cell g samples pixel g*step: the cells inside [x0, x1) are ceil(x0/step) .. ceil(x1/step)-1.
-    gx0 = np.clip(np.ceil(boxes[:, 0] / step), 0, gw).astype(int)
-    gx1 = np.clip(np.ceil(boxes[:, 2] / step), 0, gw).astype(int)
-    gy0 = np.clip(np.ceil(boxes[:, 1] / step), 0, gh).astype(int)
-    gy1 = np.clip(np.ceil(boxes[:, 3] / step), 0, gh).astype(int)
-    inter = (
-        integral[:, gy1, gx1] - integral[:, gy0, gx1] - integral[:, gy1, gx0] + integral[:, gy0, gx0]
-    ).T.astype(np.float64)  # (D, N)
-    cells = ((gx1 - gx0) * (gy1 - gy0)).astype(np.float64)[:, None]
-    area = integral[:, -1, -1].astype(np.float64)[None, :]
-    return Coverage(
-        np.where(cells > 0, inter / np.maximum(cells, 1), 0.0),
-        np.where(area > 0, inter / np.maximum(area, 1), 0.0),
-    )
-
-
 def grid_iou(grid: np.ndarray) -> np.ndarray:
     """(N, N) IoU of grid masks."""
     flat = grid.reshape(len(grid), int(np.prod(grid.shape[1:]))).astype(np.float32)
@@ -139,18 +83,29 @@ def speckless_box(box: np.ndarray, grid_mask: np.ndarray, step: int, speck_fract
     the mask's bounding box larger than the object. `box` is the mask's full-resolution extent;
     the result is that box shrunk to the kept components (exact to within `step` pixels).
     """
-    count, _, stats, _ = cv2.connectedComponentsWithStats(grid_mask.astype(np.uint8), connectivity=8)
-    if count <= 2:  # background + one component: nothing to drop
+    kept = kept_cells(grid_mask, speck_fraction)
+    if kept is None:
         return box
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    keep = stats[1:][areas >= speck_fraction * areas.max()]
-    if len(keep) == len(areas):
-        return box
-    gx0 = keep[:, cv2.CC_STAT_LEFT].min()
-    gy0 = keep[:, cv2.CC_STAT_TOP].min()
-    gx1 = (keep[:, cv2.CC_STAT_LEFT] + keep[:, cv2.CC_STAT_WIDTH]).max()
-    gy1 = (keep[:, cv2.CC_STAT_TOP] + keep[:, cv2.CC_STAT_HEIGHT]).max()
+    gx0, gy0, gx1, gy1 = kept
     x0, y0, x1, y1 = (float(v) for v in box)
     return np.array(
         [max(x0, gx0 * step), max(y0, gy0 * step), min(x1, gx1 * step), min(y1, gy1 * step)], dtype=np.float32
+    )
+
+
+def kept_cells(mask: np.ndarray, speck_fraction: float = 0.1) -> tuple[int, int, int, int] | None:
+    """Cell extent (x0, y0, x1, y1) of a mask's components at least `speck_fraction` of the largest;
+    None when nothing is dropped."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:  # background + one component: nothing to drop
+        return None
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = stats[1:][areas >= speck_fraction * areas.max()]
+    if len(keep) == len(areas):
+        return None
+    return (
+        int(keep[:, cv2.CC_STAT_LEFT].min()),
+        int(keep[:, cv2.CC_STAT_TOP].min()),
+        int((keep[:, cv2.CC_STAT_LEFT] + keep[:, cv2.CC_STAT_WIDTH]).max()),
+        int((keep[:, cv2.CC_STAT_TOP] + keep[:, cv2.CC_STAT_HEIGHT]).max()),
     )

@@ -1,4 +1,7 @@
-"""Identity settings (the tracking `--flags` of the same names). Durations are seconds of video."""
+"""Identity settings (the tracking `--flags` of the same names). Every duration is seconds of video,
+so the rules behave alike at `--fps 2` and at 30 fps, with detection on every frame or every 10th;
+the counts (`min_hits`, `confirm_window`, `min_opportunities`) are numbers of detection frames, i.e.
+amounts of evidence, and take longer to gather when detection is sparse."""
 
 from __future__ import annotations
 
@@ -11,13 +14,24 @@ class IdentityConfig:
     # within its first `confirm_window` detection frames; otherwise it leaves SAM 2 without a trace.
     min_hits: int = 3
     confirm_window: int = 5
-    # Retirement: a confirmed track that SAM 2 calls visible but that detections matched on fewer
-    # than `min_hit_rate` of the detection frames of the last `retire_after` seconds (at least
-    # `min_opportunities` of them) is a ghost or has drifted: it leaves SAM 2. A ghost (it still
-    # looks as it did) is remembered for the rest of the video and not confirmed again.
+    # Retirement (see `retirement`): a confirmed track that SAM 2 calls visible but that detections
+    # matched on fewer than `min_hit_rate` of its detection frames over the last `retire_after`
+    # seconds (stretched back to at least `min_opportunities` detection frames when detection is
+    # sparse) leaves SAM 2, *unless* it is established and moving: detections confirmed it across
+    # `establish_after` seconds at `min_hit_rate` or better, and its mask moved at least
+    # `min_motion` object sizes within that window. Such a track is kept through a detector blind
+    # spell however long, while SAM 2 sees it and it looks like itself.
     retire_after: float = 4.0
     min_hit_rate: float = 0.45
     min_opportunities: int = 4
+    establish_after: float = 1.0
+    min_motion: float = 0.5
+    # A retired track that did not move and still looks as it did is a ghost (SAM 2 following a
+    # static region): a new candidate there, looking the same and not moving, must show what the
+    # ghost never did (movement, or detections on `min_hit_rate` of `retire_after` seconds) before
+    # it is confirmed. Ghosts are remembered `ghost_memory` seconds, at most `max_ghosts` of them.
+    ghost_memory: float = 60.0
+    max_ghosts: int = 64
     # Absence: an object SAM 2 no longer sees stays in SAM 2 this long (SAM 2 often re-finds it
     # after an occlusion); one last seen at the frame border has left: `exit_absent` only.
     max_absent: float = 3.0
@@ -31,26 +45,34 @@ class IdentityConfig:
     reanchor_iou: float = 0.3
     reanchor_interval: float = 2.0
     duplicate_iou: float = 0.8  # two tracks whose masks overlap this much are one object
-    # Re-identification: appearance cosine similarity at least `reid_similarity`, centre within a
-    # reach that grows by `reid_speed` object sizes per second gone; a runner-up within
+    # Re-identification: appearance cosine similarity at least `reid_similarity`, and a position
+    # within the gate of a constant-velocity prediction whose uncertainty grows by `reid_speed`
+    # object sizes per second gone; scored on appearance and motion together. A runner-up within
     # `reid_margin` of the best makes the match ambiguous: a new id instead of a guess.
     reid_similarity: float = 0.8
     reid_margin: float = 0.1
-    reid_speed: float = 3.0
+    reid_speed: float = 1.0
     # A new track that plainly (appearance halfway from reid_similarity to 1) continues an identity lost
     # less than this long ago, or one SAM 2 lost or let drift, continues it at once.
     quick_window: float = 2.0
     # A visible track that no longer looks like itself (cosine to its appearance below this) has
-    # drifted onto something else: it is not reported there, and leaves after `drift_frames`.
+    # drifted onto something else: it is not reported there, and leaves after `drift_after` seconds.
     drift_similarity: float = 0.35
-    drift_frames: int = 3
+    drift_after: float = 0.1
+    # How long the appearance prototype remembers (seconds of video: an exponential memory).
+    appearance_memory: float = 2.0
 
     def __post_init__(self) -> None:
-        for name in ("min_hits", "confirm_window", "min_opportunities", "drift_frames"):
+        for name in ("min_hits", "confirm_window", "min_opportunities", "max_ghosts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.min_hits > self.confirm_window:
             raise ValueError(f"--min_hits ({self.min_hits}) cannot exceed --confirm_window ({self.confirm_window})")
-        for name in ("retire_after", "max_absent", "exit_absent", "lost_window", "reanchor_interval", "reid_speed", "quick_window"):
+        for name in (
+            "retire_after", "establish_after", "min_motion", "ghost_memory", "max_absent", "exit_absent",
+            "lost_window", "reanchor_interval", "reid_speed", "quick_window", "drift_after",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 seconds")
+        if self.appearance_memory <= 0:
+            raise ValueError("appearance_memory must be > 0 seconds")

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .appearance import cosine, normalise
+from .appearance import normalise
+from .motion import Motion, centre
+
+__all__ = ["Ending", "Evidence", "Motion", "Stage", "Track", "centre"]
 
 
 class Stage(enum.Enum):
@@ -25,80 +28,75 @@ class Stage(enum.Enum):
     ENDED = "ended"  # forgotten
 
 
-@dataclass
-class Motion:
-    """Where an object was last seen and how fast it moved, with a velocity that decays.
+class Ending(str, enum.Enum):
+    """Why an identity stopped being followed (the object summary's `ended`)."""
 
-    Times are seconds of video, so a clip processed at 5 fps and at 30 fps predicts alike. The
-    prediction extrapolates the velocity with time constant `tau_s` (objects slow down, turn, stop:
-    a constant-velocity guess 100 frames ahead is mostly wrong), and the reach of the gate grows
-    with the time gone.
-    """
-
-    box: np.ndarray  # last box, pixel-edge xyxy
-    seen_s: float
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre, pixels per second
-    tau_s: float = 1.0
-    extent: float = 0.0  # typical size (pixels): slow to shrink, so a half-visible last box does not fool it
-
-    def __post_init__(self) -> None:
-        self.box = np.asarray(self.box, dtype=np.float64)
-        self.extent = max(self.extent, _side(self.box))
-
-    def observe(self, box: np.ndarray, t: float) -> None:
-        box = np.asarray(box, dtype=np.float64)
-        self.extent = max(0.98 * self.extent, _side(box))
-        dt = t - self.seen_s
-        if dt > 0:
-            step = (centre(box) - centre(self.box)) / dt
-            alpha = min(1.0, dt / 0.5)  # about half a second of smoothing
-            self.velocity = (1 - alpha) * self.velocity + alpha * step
-        self.box, self.seen_s = box, t
-
-    def predict(self, t: float, frame_wh: tuple[float, float] | None = None) -> np.ndarray:
-        """Where the box should be at `t`; its centre kept inside a `frame_wh` frame when given."""
-        dt = max(0.0, t - self.seen_s)
-        shift = self.velocity * self.tau_s * (1 - math.exp(-dt / self.tau_s))
-        if frame_wh is not None:
-            shift = np.clip(centre(self.box) + shift, 0, frame_wh) - centre(self.box)
-        return self.box + np.concatenate([shift, shift])
-
-    def reach(self, t: float, sizes_per_s: float) -> float:
-        """How far (pixels) the object's centre may be from the prediction after being gone until `t`."""
-        dt = max(0.0, t - self.seen_s)
-        return max(self.extent, 1.0) * (1.0 + sizes_per_s * dt)
-
-
-def _side(box: np.ndarray) -> float:
-    """Square root of a box's area."""
-    w, h = box[2] - box[0], box[3] - box[1]
-    return float(math.sqrt(max(w, 0.0) * max(h, 0.0)))
-
-
-def centre(box: np.ndarray) -> np.ndarray:
-    box = np.asarray(box, dtype=np.float64)
-    return (box[:2] + box[2:]) / 2
+    LEFT_FRAME = "left_frame"  # last seen at the border, then gone
+    LOST = "lost"  # SAM 2 stopped seeing it inside the frame (occlusion), for longer than --max_absent
+    RETIRED_FALSE_POSITIVE = "retired_false_positive"  # weak detector support over its life: a ghost
+    RETIRED_UNSUPPORTED = "retired_unsupported"  # a real history, but still and undetected for --retire_after
+    DRIFTED = "drifted"  # its mask slid onto something that does not look like it
+    DUPLICATE = "duplicate"  # another track followed the same thing
 
 
 @dataclass
 class Evidence:
     """Detection frames on which the track was visible, and whether a detection matched it."""
 
-    outcomes: deque = field(default_factory=deque)  # (time_s, hit)
+    outcomes: deque = field(default_factory=deque)  # (time_s, hit) of the recent window
+    recent_hits: int = 0  # hits among `outcomes`
     hits: int = 0
     opportunities: int = 0
+    first_s: float | None = None
+    first_hit_s: float | None = None
+    last_hit_s: float | None = None
+    opportunities_to_last_hit: int = 0  # detection frames up to and including the latest hit
+    established_s: float | None = None  # when detections had confirmed it long and often enough
 
-    def record(self, t: float, hit: bool, keep_s: float) -> None:
+    def record(self, t: float, hit: bool, keep_s: float, keep_n: int) -> None:
         self.outcomes.append((t, hit))
+        self.recent_hits += hit
         self.opportunities += 1
         self.hits += hit
-        while len(self.outcomes) > 1 and self.outcomes[0][0] < t - keep_s:
-            self.outcomes.popleft()
+        if self.first_s is None:
+            self.first_s = t
+        if hit:
+            self.first_hit_s = t if self.first_hit_s is None else self.first_hit_s
+            self.last_hit_s, self.opportunities_to_last_hit = t, self.opportunities
+        while len(self.outcomes) > keep_n and self.outcomes[0][0] < t - keep_s:
+            self.recent_hits -= self.outcomes.popleft()[1]
 
-    def recent(self, since_s: float) -> tuple[int, int]:
-        """(hits, opportunities) at or after `since_s`."""
-        window = [hit for t, hit in self.outcomes if t >= since_s]
-        return sum(window), len(window)
+    def window(self, t: float, span_s: float, min_count: int) -> tuple[int, int]:
+        """(hits, opportunities) of the last `span_s` seconds, stretched back to at least `min_count` of them."""
+        while len(self.outcomes) > min_count and self.outcomes[0][0] < t - span_s:
+            self.recent_hits -= self.outcomes.popleft()[1]
+        return self.recent_hits, len(self.outcomes)
+
+    def inherit(self, old: "Evidence", t: float) -> None:
+        """Count an identity's earlier evidence as this track's (it continues that identity)."""
+        self.opportunities_to_last_hit = (
+            old.opportunities + self.opportunities_to_last_hit if self.last_hit_s is not None else old.opportunities_to_last_hit
+        )
+        self.hits += old.hits
+        self.opportunities += old.opportunities
+        if old.first_hit_s is not None:
+            self.first_hit_s = old.first_hit_s
+            self.last_hit_s = self.last_hit_s if self.last_hit_s is not None else old.last_hit_s
+        if old.established_s is not None:
+            self.established_s = t
+
+    def support(self) -> float:
+        """Detections matched per detection frame over its life, up to its latest hit: how well the
+        detector supported it, not counting the current blind spell (a recent gap is not weak evidence)."""
+        return self.hits / self.opportunities_to_last_hit if self.opportunities_to_last_hit else 0.0
+
+    def establish(self, t: float, min_hits: int, after_s: float, min_rate: float) -> bool:
+        """Established (for good) once detections matched it `min_hits` times across `after_s`
+        seconds, on `min_rate` of its detection frames or more."""
+        if self.established_s is None and self.first_hit_s is not None and self.last_hit_s is not None:
+            if self.hits >= min_hits and self.last_hit_s - self.first_hit_s >= after_s and self.support() >= min_rate:
+                self.established_s = t
+        return self.established_s is not None
 
 
 @dataclass
@@ -112,16 +110,23 @@ class Track:
     first_box: np.ndarray | None = None  # where it was first prompted
     evidence: Evidence = field(default_factory=Evidence)
     votes: Counter = field(default_factory=Counter)  # label -> summed detection scores
-    prototype: np.ndarray | None = None  # running mean appearance (hit frames only)
+    prototype: np.ndarray | None = None  # appearance on hit frames, with an exponential memory in seconds
     prototype_weight: float = 0.0
+    prototype_s: float = 0.0  # when it was last updated
+    looks: int = 0  # appearance observations learnt
     appearance: np.ndarray | None = None  # this frame's appearance
     visible: bool = False
+    detected: bool = False  # matched on the latest detection frame it was visible on
+    blind_logged: bool = False  # its current detector blind spell was logged
     absent_since_s: float | None = None
     left_at_edge: bool = False  # last seen touching the frame border
     lost_s: float | None = None  # when it left SAM 2
+    ending: Ending | None = None
     last_reanchor_s: float = -math.inf
     superseded: bool = False  # its identity went on in another track (re-identification)
-    off_appearance: int = 0  # consecutive visible frames on which it did not look like itself
+    off_since_s: float | None = None  # since when it has not looked like itself (drift)
+    on_ghost: object | None = None  # a candidate on a remembered ghost (see `ghosts`)
+    still_retirements: int = 0  # times this identity was retired standing still, unsupported
 
     @property
     def label(self) -> str:
@@ -134,31 +139,48 @@ class Track:
     def decided(self) -> bool:
         return self.stage is not Stage.CANDIDATE
 
+    @property
+    def off_appearance(self) -> bool:
+        return self.off_since_s is not None
+
     def vote(self, label: str, score: float) -> None:
         self.votes[label] += max(float(score), 1e-3)
         self.score = float(score)
 
-    def learn_appearance(self, vector: np.ndarray | None, max_weight: float = 20.0) -> None:
-        """Fold this frame's appearance into the prototype (a mean that slowly follows change)."""
+    def learn_appearance(self, vector: np.ndarray | None, t: float, memory_s: float) -> None:
+        """Fold this frame's appearance into the prototype: a mean whose past weighs exp(-age / memory_s)."""
         if vector is None or not np.any(vector):
             return
         if self.prototype is None:
-            self.prototype, self.prototype_weight = normalise(vector), 1.0
+            self.prototype, self.prototype_weight, self.prototype_s, self.looks = normalise(vector), 1.0, t, 1
             return
-        w = min(self.prototype_weight, max_weight)
-        self.prototype = normalise((self.prototype * w + vector) / (w + 1))
-        self.prototype_weight = w + 1
+        w = self.prototype_weight * math.exp(-max(0.0, t - self.prototype_s) / memory_s)
+        w = max(w, 1.0 if self.looks < 3 else 0.0)  # the first few looks weigh alike
+        mean = self.prototype * w + vector
+        norm = float(np.sqrt(np.dot(mean, mean)))
+        self.prototype = (mean / norm).astype(np.float32) if norm > 0 else self.prototype
+        self.prototype_weight, self.prototype_s = w + 1, t
+        self.looks += 1
 
     def looks_like(self, vector: np.ndarray | None) -> float:
-        return cosine(self.prototype, vector)
+        """Cosine similarity to the prototype (both unit length, or zero: `views` normalises)."""
+        if self.prototype is None or vector is None:
+            return 0.0
+        return float(np.dot(self.prototype, vector))
 
-    def absorb(self, old: "Track") -> None:
-        """Take over `old`'s identity (re-identification): its output id, votes and appearance."""
+    def absorb(self, old: "Track", t: float, memory_s: float) -> None:
+        """Take over `old`'s identity (re-identification): its output id, votes, appearance and path."""
         self.out_id = old.out_id
         self.votes.update(old.votes)
         if old.prototype is not None:
             mine = self.prototype
-            self.prototype, self.prototype_weight = old.prototype, old.prototype_weight
-            self.learn_appearance(mine)
+            self.prototype, self.prototype_weight, self.prototype_s = old.prototype, old.prototype_weight, old.prototype_s
+            self.looks += old.looks
+            self.learn_appearance(mine, t, memory_s)
+        self.evidence.inherit(old.evidence, t)
+        self.still_retirements += old.still_retirements
+        here = self.motion.box
+        self.motion = old.motion
+        self.motion.resume(here, t)
         old.superseded = True
         old.stage = Stage.ENDED

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .appearance import colour_appearance, normalise
-from .geometry import boxes_to_grid, grid_iou, grid_step, speckless_box
+from .crops import Crops, crop_iou, crop_size, crops_from_grid, full_crops, speckless_crop_box
 
 
 @dataclass
@@ -17,7 +17,7 @@ class ObjectView:
     box: np.ndarray  # pixel-edge xyxy of the mask without specks (zeros when not visible)
     presence: float  # SAM 2's object-score logit
     visible: bool
-    grid: np.ndarray  # (gh, gw) bool: the mask sampled every `step` pixels
+    row: int  # its row in `FrameViews.crops`
     appearance: np.ndarray | None
     mask: np.ndarray | None = None  # (H, W) bool, only when requested
 
@@ -27,39 +27,77 @@ class FrameViews:
     """All objects of one result, with what the identity logic measures on them."""
 
     objects: dict[int, ObjectView]
-    step: int
+    crops: Crops  # one per object, in the order of `objects`
     mask_iou: np.ndarray  # (N, N) in the order of `objects`
+
+    def update(self, other: "FrameViews") -> None:
+        """Take in `other`'s objects (answers to prompts), replacing those of the same ids."""
+        ids = [i for i in self.objects if i not in other.objects]
+        keep = [self.objects[i].row for i in ids]
+        crops = Crops(
+            np.concatenate([self.crops.boxes[keep], other.crops.boxes]),
+            np.concatenate([self.crops.cells[keep], other.crops.cells]),
+            np.concatenate([self.crops.size[keep], other.crops.size]),
+        )
+        objects = {}
+        for row, i in enumerate(ids):
+            objects[i] = _with_row(self.objects[i], row)
+        for i, view in other.objects.items():
+            objects[i] = _with_row(view, len(ids) + view.row)
+        self.objects, self.crops = objects, crops
+        self.mask_iou = crop_iou(crops)
+
+
+def _with_row(view: ObjectView, row: int) -> ObjectView:
+    return ObjectView(view.box, view.presence, view.visible, row, view.appearance, view.mask)
 
 
 def frame_views(result, rgb: np.ndarray) -> FrameViews:
-    """Views of a `TrackedMasks`; fills in what a segmenter did not give (grid, appearance)."""
-    height, width = rgb.shape[:2]
+    """Views of a `TrackedMasks`; fills in what a segmenter did not give (crops, appearance)."""
     ids = list(result.obj_ids)
-    grid, step = result.grid, result.grid_step
-    if grid is None:
-        if result.masks is not None:
-            step = grid_step(height, width)
-            grid = np.asarray(result.masks)[:, ::step, ::step]
-        else:
-            step = grid_step(height, width)
-            grid = boxes_to_grid(result.boxes_xyxy, height, width, step)
+    boxes = np.asarray(result.boxes_xyxy, np.float64).reshape(-1, 4)
+    crops = getattr(result, "crops", None)
+    if crops is not None:
+        crops = Crops(boxes, np.asarray(crops, bool), crop_size(boxes))
+    elif result.grid is not None:
+        crops = crops_from_grid(np.asarray(result.grid), result.grid_step, boxes)
+    elif result.masks is not None:
+        crops = crops_from_grid(np.asarray(result.masks), 1, boxes)
+    else:
+        crops = full_crops(boxes)
     appearance = result.appearance
     if appearance is None or (len(ids) and np.asarray(appearance).shape[1] == 0):
         appearance = colour_appearance(rgb, result.boxes_xyxy)
     appearance = normalise(np.asarray(appearance).reshape(len(ids), -1)) if len(ids) else None
-    mask_iou = result.mask_iou if result.mask_iou is not None else grid_iou(grid)
     objects = {}
+    specks = _maybe_specks(crops)
     for n, obj_id in enumerate(ids):
         visible = bool(result.visible[n])
         box = np.asarray(result.boxes_xyxy[n], np.float32)
-        if visible:
-            box = speckless_box(box, grid[n], step)
+        if visible and specks[n]:
+            box = speckless_crop_box(crops, n)
         objects[int(obj_id)] = ObjectView(
             box=box,
             presence=float(result.presence[n]),
             visible=visible,
-            grid=grid[n],
+            row=n,
             appearance=appearance[n] if appearance is not None and visible else None,
             mask=None if result.masks is None else result.masks[n],
         )
-    return FrameViews(objects, step, np.asarray(mask_iou))
+    return FrameViews(objects, crops, crop_iou(crops))
+
+
+
+def _maybe_specks(crops: Crops) -> np.ndarray:
+    """(N,) whether a mask may hold a part apart from the rest that sets its box: an empty row or
+    column between occupied ones (checked for all masks at once; the few flagged are then measured
+    component by component). A separate blob that touches the rest's rows and columns without an
+    empty line between them is not looked for: it moves the box by at most a cell."""
+    out = np.zeros(len(crops), bool)
+    for axis in (1, 2):
+        occupied = crops.cells.any(axis=axis)  # (N, CELLS)
+        count = occupied.sum(axis=1)
+        first = occupied.argmax(axis=1)
+        last = occupied.shape[1] - 1 - occupied[:, ::-1].argmax(axis=1)
+        out |= (count > 0) & (count < last - first + 1)
+    return out

@@ -14,6 +14,7 @@ import torch
 
 # Masks are handed to the tracker on a grid of at most this many pixels a side (coverage, specks).
 GRID_MAX_SIDE = 256
+CROP_CELLS = 64  # = identity.crops.CELLS (not imported: segmenters do not depend on the identity stage)
 
 
 @dataclass
@@ -36,6 +37,9 @@ class TrackedMasks:
     grid: np.ndarray | None = None  # (N, ceil(H/step), ceil(W/step)) bool
     grid_step: int = 1
     appearance: np.ndarray | None = None  # (N, D) float32, unit rows (zeros: nothing to see)
+    # (N, CELLS, CELLS) bool: each mask sampled over its own box (`identity.crops`), exact for small
+    # objects at any resolution where the grid above is too coarse (a 10x30 px person in 4K)
+    crops: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.obj_ids)
@@ -72,6 +76,23 @@ def mask_boxes(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     nonempty = rows.any(dim=1)
     boxes = torch.stack([x0, y0, x1, y1], dim=1).float()
     return torch.where(nonempty[:, None], boxes, torch.zeros_like(boxes)), nonempty
+
+
+def box_crops(masks: torch.Tensor, boxes: torch.Tensor, cells: int) -> torch.Tensor:
+    """(N, cells, cells) bool: each mask (N, H, W) sampled at the cell centres of a grid over its
+    box (one cell per pixel up to `cells` a side; cells beyond that are False), on its device.
+    The same sampling as `identity.crops.crops_from_grid` with step 1."""
+    n, height, width = masks.shape
+    wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0)
+    size = torch.clamp(torch.ceil(wh), max=cells)
+    scale = torch.where(size > 0, wh / size.clamp(min=1), torch.ones_like(wh))
+    j = torch.arange(cells, device=masks.device, dtype=torch.float32) + 0.5
+    xs = torch.floor(boxes[:, :1] + j[None] * scale[:, :1]).long().clamp(0, width - 1)
+    ys = torch.floor(boxes[:, 1:2] + j[None] * scale[:, 1:2]).long().clamp(0, height - 1)
+    out = masks[torch.arange(n, device=masks.device)[:, None, None], ys[:, :, None], xs[:, None, :]]
+    used_y = j[None, :, None] - 0.5 < size[:, 1, None, None]
+    used_x = j[None, None, :] - 0.5 < size[:, 0, None, None]
+    return out & used_y & used_x
 
 
 def pairwise_mask_iou(grid: torch.Tensor) -> torch.Tensor:
@@ -131,7 +152,8 @@ def pack_results(
     else:
         appearance = pooled_appearance(features, masks & visible[:, None, None])
     numbers = torch.cat([boxes, presence[:, None], visible[:, None].float(), overlap, appearance.float()], dim=1)
-    parts = [numbers.float(), grid] + ([masks] if with_masks else [])
+    crops = box_crops(masks, boxes, CROP_CELLS)
+    parts = [numbers.float(), grid, crops] + ([masks] if with_masks else [])
     host = _to_host(parts)
     cols = numbers.shape[1]
     table = host[: n * cols * 4].view(np.float32).reshape(n, cols)
@@ -139,6 +161,8 @@ def pack_results(
     gh, gw = grid.shape[1:]
     host_grid = host[offset : offset + n * gh * gw].view(bool).reshape(n, gh, gw)
     offset += n * gh * gw
+    host_crops = host[offset : offset + n * CROP_CELLS * CROP_CELLS].view(bool).reshape(n, CROP_CELLS, CROP_CELLS)
+    offset += n * CROP_CELLS * CROP_CELLS
     host_masks = host[offset:].view(bool).reshape(n, height, width) if with_masks else None
     return TrackedMasks(
         obj_ids=list(obj_ids),
@@ -150,4 +174,5 @@ def pack_results(
         grid=host_grid,
         grid_step=step,
         appearance=table[:, 6 + n :].copy(),
+        crops=host_crops,
     )

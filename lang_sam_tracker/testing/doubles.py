@@ -38,10 +38,16 @@ class DetectorFaults:
     label_confusion: float = 0.1  # the label of a true object is another prompt class
     full_extent: bool = True  # a half-hidden object gets a box around all of it
     score_noise: float = 0.1
+    # (gt_id, start_s, stop_s): the object is never detected in [start_s, stop_s) of video time, in
+    # plain view (turned away, sitting, an odd pose), while SAM 2 follows it.
+    blind_spells: tuple[tuple[int, float, float], ...] = ()
 
     @classmethod
     def perfect(cls) -> "DetectorFaults":
         return cls(0.0, 0.0, 0.0, 0.0, (), 0.0, False, 0.0)
+
+    def blind(self, gt_id: int, t: float) -> bool:
+        return any(g == gt_id and start <= t < stop for g, start, stop in self.blind_spells)
 
 
 class NoisyDetector:
@@ -49,7 +55,8 @@ class NoisyDetector:
     boxes and label confusion, plus one-frame and persistent false positives.
 
     `misses` ((frame, gt_id) pairs) and `false_positives` (frame -> [(label, box)]) add scripted
-    events on top of the random ones.
+    events on top of the random ones. `stride`: source frames per processed frame (a low `--fps`),
+    so detection every k-th processed frame sees source frames 0, k*stride, 2*k*stride, ...
     """
 
     name = "noisy"
@@ -63,9 +70,10 @@ class NoisyDetector:
         seed: int = 0,
         misses: set[tuple[int, int]] = frozenset(),
         false_positives: Mapping[int, list[tuple[str, Box]]] | None = None,
+        stride: int = 1,
     ) -> None:
         self.scene = scene
-        self.k = detection_frequency
+        self.k = detection_frequency * stride
         self.faults = faults or DetectorFaults()
         self.labels = list(labels)
         self.rng = np.random.default_rng(seed)
@@ -90,7 +98,7 @@ class NoisyDetector:
         boxes, labels, scores = [], [], []
         visible = visible_masks(scene, i)
         for obj in scene.objects:
-            if obj.gt_id not in visible or (i, obj.gt_id) in self.misses:
+            if obj.gt_id not in visible or (i, obj.gt_id) in self.misses or f.blind(obj.gt_id, i / scene.fps):
                 continue
             full = object_mask(scene, obj, i)
             shown = visible[obj.gt_id].sum() / max(1, full.sum())
@@ -171,8 +179,9 @@ class StickySegmenter:
 
     device = "cpu"
 
-    def __init__(self, scene: Scene, faults: SegmenterFaults | None = None, seed: int = 0) -> None:
+    def __init__(self, scene: Scene, faults: SegmenterFaults | None = None, seed: int = 0, stride: int = 1) -> None:
         self.scene = scene
+        self.stride = stride  # source frames per processed frame (a low `--fps`)
         self.faults = faults or SegmenterFaults()
         self.rng = np.random.default_rng(seed)
         self.live_history: list[list[int]] = []
@@ -184,12 +193,12 @@ class StickySegmenter:
         return sorted(self.bound)
 
     def reset(self) -> None:
-        self.t = -1
+        self.t = -self.stride
         self.bound: dict[int, _Binding] = {}
         self._rgb: np.ndarray | None = None
 
     def track(self, rgb: np.ndarray, with_masks: bool = False) -> TrackedMasks:
-        self.t += 1
+        self.t += self.stride
         self._rgb = rgb
         self.live_history.append(self.obj_ids)
         self._drift()

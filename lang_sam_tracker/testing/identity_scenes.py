@@ -73,6 +73,67 @@ def long_walk(n_frames: int = 3000, width: int = 128, height: int = 96, fps: flo
     return Scene(width, height, fps, n_frames, tuple(objects), name="long_walk")
 
 
+def blind_walker(fps: float = 30.0, seconds: float = 12.0, width: int = 160, height: int = 96) -> Scene:
+    """Three people pacing in separate lanes for `seconds` at `fps` (pair with a detector blind spell
+    on gt 0: it keeps walking in plain view). Speeds differ, so no lane is in step with another."""
+    n = int(round(seconds * fps))
+    lane = height // 3
+    w, h = 10, lane - 6
+    objects = []
+    for k, (colour, period_s) in enumerate(((RED, 5.0), (BLUE, 7.0), (GREEN, 4.0))):
+        y = k * lane + 3
+        xa, xb = 4 + 10 * k, width - w - 4 - 8 * k
+        marks = np.arange(0.0, seconds + period_s, period_s / 2)
+        waypoints = tuple((int(round(s * fps)), xa if m % 2 == 0 else xb, y) for m, s in enumerate(marks))
+        objects.append(SceneObject(k, "person", colour, (w, h), waypoints, "person"))
+    return Scene(width, height, fps, n, tuple(objects), name=f"blind_walker_{fps:g}")
+
+
+def look_alikes(fps: float = 30.0, seconds: float = 8.0, width: int = 192, height: int = 96) -> Scene:
+    """Three people who look alike (same colour) stand side by side, swaying; a fourth look-alike
+    comes up through the bottom edge from 2 s and stops right beside the middle one (gt 1) at 5 s.
+
+    gt 0..2 the standing ones (gt 1 in the middle), gt 3 the newcomer.
+    """
+    n = int(round(seconds * fps))
+    w, h = 14, 40
+    y = height // 2 - h // 2
+    f = lambda s: int(round(s * fps))  # noqa: E731
+    objects = []
+    for k, x in enumerate((30, 80, 130)):
+        sway = tuple((f(s), x + (4 if m % 2 else 0), y) for m, s in enumerate(np.arange(0.0, seconds + 1, 1.0)))
+        objects.append(SceneObject(k, "person", YELLOW, (w, h), sway, "person"))
+    newcomer = SceneObject(3, "person", YELLOW, (w, h), ((f(2.0), 80 + w + 5, height - 12), (f(5.0), 80 + w + 5, y + 2), (n, 80 + w + 5, y + 2)), "person", ((f(2.0), n),))
+    return Scene(width, height, fps, n, (*objects, newcomer), name=f"look_alikes_{fps:g}")
+
+
+def pillar_crowd(
+    n_people: int = 25, seconds: float = 5.0, fps: float = 30.0, width: int = 480, height: int = 272, seed: int = 0
+) -> Scene:
+    """`n_people` random walkers (a new heading every 0.5-1.5 s, 15-45 px/s) among three pillars that
+    hide them for a moment as they pass; clothes drawn at random, so some look alike."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * fps))
+    pillars = tuple(
+        (int(x), 0, int(x) + 14, height) for x in np.linspace(width * 0.2, width * 0.8, 3) + rng.integers(-20, 20, 3)
+    )
+    objects = []
+    for k in range(n_people):
+        w, h = int(rng.integers(10, 15)), int(rng.integers(26, 36))
+        x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+        t, waypoints = 0.0, [(0, x, y)]
+        while t < seconds:
+            dt = rng.uniform(0.5, 1.5)
+            speed, heading = rng.uniform(15, 45), rng.uniform(0, 2 * np.pi)
+            x = float(np.clip(x + np.cos(heading) * speed * dt, 0, width - w))
+            y = float(np.clip(y + np.sin(heading) * speed * dt, 0, height - h))
+            t += dt
+            waypoints.append((int(round(t * fps)), x, y))
+        colour = tuple(int(c) for c in rng.integers(40, 256, 3))
+        objects.append(SceneObject(k, "person", colour, (w, h), tuple(waypoints), "person"))
+    return Scene(width, height, fps, n, tuple(objects), name=f"pillar_crowd_{n_people}_{seed}", occluders=pillars)
+
+
 NOISY_SCENES: dict[str, Callable[[], Scene]] = {
     "three_movers": lambda: three_movers(n_frames=90),
     "crossing": lambda: crossing(n_frames=90),

@@ -77,6 +77,7 @@ class Scene:
     objects: tuple[SceneObject, ...]
     background: Color = (48, 52, 60)
     name: str = "scene"
+    occluders: tuple[tuple[int, int, int, int], ...] = ()  # pillars: xyxy boxes drawn over everything, never objects
 
     def __post_init__(self) -> None:
         ids = [o.gt_id for o in self.objects]
@@ -126,6 +127,8 @@ def visible_masks(scene: Scene, i: int) -> dict[int, np.ndarray]:
     """gt_id -> visible mask in frame `i` after occlusion by later objects; fully hidden objects left out."""
     masks = {o.gt_id: m for o in scene.objects if (m := object_mask(scene, o, i)) is not None}
     covered = np.zeros((scene.height, scene.width), bool)
+    for x0, y0, x1, y1 in scene.occluders:
+        covered[y0:y1, x0:x1] = True
     visible: dict[int, np.ndarray] = {}
     for obj in reversed(scene.objects):
         if obj.gt_id not in masks:
@@ -165,6 +168,8 @@ def render_frame(scene: Scene, i: int) -> np.ndarray:
         mask = object_mask(scene, obj, i)
         if mask is not None:
             rgb[mask] = obj.color
+    for x0, y0, x1, y1 in scene.occluders:
+        rgb[y0:y1, x0:x1] = (128, 128, 128)
     return rgb
 
 

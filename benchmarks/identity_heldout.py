@@ -1,0 +1,99 @@
+"""Identity quality on held-out scenes: seeds and timings the rules were never tuned on.
+
+    python benchmarks/identity_heldout.py               # crowds of 25 with pillars, blind spells (~10 min on 1 core)
+    python benchmarks/identity_heldout.py --seeds 11    # one seed per kind
+
+Development used seed 0 of `identity_scenes.pillar_crowd` and the fixed scenes of tests/identity;
+this script draws other seeds: crowds of 25 random walkers among pillars (clean doubles, and every
+bad-as-real fault on), at detection every frame and every 5th; and a walker whose blind spell (4-6 s,
+random start) and scene rate (30 or 5 fps) are drawn per seed. It prints IDF1, ids per person, and
+how much of a blind spell the walker stayed reported. Misses are printed, not hidden.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import markdown_table, script_parser
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from scene_runs import frames_of, run_scene  # noqa: E402  (the tests' own runner and scoring)
+from scoring import score  # noqa: E402
+
+from lang_sam_tracker.testing import identity_scenes  # noqa: E402
+from lang_sam_tracker.testing.doubles import DetectorFaults, SegmenterFaults  # noqa: E402
+from lang_sam_tracker.tracker import TrackerConfig  # noqa: E402
+
+
+def crowd_rows(seeds: list[int], tmp: Path) -> list[list[str]]:
+    rows = []
+    for seed in seeds:
+        scene = identity_scenes.pillar_crowd(seed=seed)
+        for noisy in (False, True):
+            for frequency in (1, 5):
+                faults = None if noisy else DetectorFaults.perfect()
+                seg_faults = None if noisy else SegmenterFaults.perfect()
+                t0 = time.perf_counter()
+                record, _, _ = run_scene(tmp, scene, TrackerConfig(detection_frequency=frequency), seed=seed, faults=faults, seg_faults=seg_faults)
+                s = score(scene, record)
+                people = len(scene.objects)
+                ids = record["stats"]["num_objects"]
+                rows.append([
+                    f"crowd 25, seed {seed}", "noisy" if noisy else "clean", str(frequency), f"{s.idf1:.3f}",
+                    f"{ids / people:.2f}", f"{s.switches} / {len(s.merges)} / {len(s.spurious)}", f"{time.perf_counter() - t0:.0f} s",
+                ])
+                print(" | ".join(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def blind_rows(seeds: list[int], tmp: Path) -> list[list[str]]:
+    rows = []
+    for seed in seeds:
+        rng = np.random.default_rng(1000 + seed)
+        fps = float(rng.choice([30.0, 5.0]))
+        gt = int(rng.integers(3))
+        start = float(rng.uniform(2.0, 4.0))
+        spell = (gt, start, start + float(rng.uniform(4.0, 6.0)))
+        scene = identity_scenes.blind_walker(fps=fps, seconds=14.0)
+        for frequency in (1, 5):
+            record, _, _ = run_scene(tmp, scene, TrackerConfig(detection_frequency=frequency), seed=seed, faults=DetectorFaults(blind_spells=(spell,)))
+            s = score(scene, record)
+            blind = [i for i in range(scene.n_frames) if spell[1] <= i / fps < spell[2]]
+            reported = set().union(*(set(frames_of(record)[i]) for i in s.ids_per_gt.get(gt, ())))
+            share = len(set(blind) & reported) / len(blind)
+            rows.append([
+                f"blind walker, seed {seed} (gt {gt}, {spell[1]:.1f}-{spell[2]:.1f} s)", f"{fps:g} fps", str(frequency),
+                f"{s.idf1:.3f}", f"{len(s.ids_per_gt.get(gt, ()))} id(s)", f"{share:.0%} of the blind spell reported", "",
+            ])
+            print(" | ".join(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = script_parser(__doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12], help="held-out seeds (not 0: development)")
+    parser.add_argument("--skip_crowd", action="store_true", help="only the blind-spell scenes (fast)")
+    args = parser.parse_args(argv)
+    if 0 in args.seeds:
+        parser.error("seed 0 is the development seed; choose held-out ones")
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = blind_rows(args.seeds, Path(tmp))
+        if not args.skip_crowd:
+            rows += crowd_rows(args.seeds, Path(tmp))
+    print(markdown_table(["scene", "doubles / rate", "detection every", "IDF1", "ids per person", "switches / merges / spurious", "time"], rows))
+    print("\nTargets (issue 18): crowd IDF1 >= 0.93 clean, >= 0.88 noisy, < 1.2 ids per person; a walker in a blind spell reported throughout.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
