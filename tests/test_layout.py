@@ -36,9 +36,8 @@ STAGE = {name: level for level, names in enumerate(LAYERS) for name in names}
 MAX_LINES = 420
 # Modules allowed past MAX_LINES while a split is in flight (none now).
 KNOWN_LONG: set[str] = set()
-# Folders whose tests live elsewhere for now: identity's are in tests/test_tracker.py until the
-# identity rework (in flight) gives them tests/identity/; the integrator removes the entry then.
-KNOWN_UNMIRRORED = {"identity"}
+# Folders whose tests live elsewhere (none now).
+KNOWN_UNMIRRORED: set[str] = set()
 MAX_ROOT_MODULES = 8
 # Basenames that mean the same thing wherever they appear.
 SHARED_BASENAMES = {"__init__", "__main__", "cli", "settings"}
