@@ -37,3 +37,20 @@ def iou_fraction(text: str) -> float:
 
 def non_negative_float(text: str) -> float:
     return _number(text, float, lambda v: v >= 0, ">= 0")
+
+
+def accept_both_spellings(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Let every `--snake_case` flag also be typed `--kebab-case` (and the other way round).
+
+    `--help` keeps the one spelling each flag was declared with: the other is registered with the
+    parser's lookup only. Call after every argument is added; pair it with `allow_abbrev=False`, so
+    `--save_mask` is refused instead of silently taken for `--save_masks`.
+    """
+    lookup = parser._option_string_actions  # argparse keeps no public hook for aliases
+    for option, action in list(lookup.items()):
+        if not option.startswith("--"):
+            continue
+        for other in ("--" + option[2:].replace("_", "-"), "--" + option[2:].replace("-", "_")):
+            if not (isinstance(action, argparse.BooleanOptionalAction) and option.startswith("--no-") and other != option):
+                lookup.setdefault(other, action)  # (BooleanOptionalAction reads the "--no-" prefix itself)
+    return parser

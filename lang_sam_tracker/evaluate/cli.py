@@ -15,6 +15,7 @@ from ..export.source import ExportError
 from .gt import MOT_DISTRACTORS, read_seq_map
 from .metrics import HOTA_FIELDS, MOTMETRICS
 from .score import Options, Report, evaluate, parse_class_map, parse_classes
+from ..argtypes import accept_both_spellings
 
 COLUMNS = ("video", "sequence", "class", "frames", *HOTA_FIELDS, *(c for c, _ in MOTMETRICS))
 _COUNTS = {"frames", "IDSW", "FP", "FN", "GT_dets", "GT_ids", "Pred_dets"}
@@ -48,6 +49,7 @@ def write_report(report: Report, path: Path) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="python -m lang_sam_tracker.evaluate",
         description="Score a results file against MOTChallenge-format ground truth: HOTA, DetA, AssA, LocA (TrackEval) and "
         "IDF1, MOTA, ID switches, FP, FN (motmetrics), per video and overall. Only the processed frames are scored "
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text_prompt", default=None, help="score only records of this prompt (when the results hold several prompts per video)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report to this .csv or .json file")
     parser.add_argument("--log_level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
-    return parser
+    return accept_both_spellings(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -157,7 +157,7 @@ def test_annotated_video_appears_under_its_name_only_when_the_video_succeeds(tmp
     video, tracker = _scene_tracker(tmp_path)
     engine = Engine(_run(tmp_path, []), Slot(0), "cpu")
     engine.tracker = tracker
-    final = annotated_video_path(tmp_path / "videos", video)
+    final = annotated_video_path(tmp_path / "videos", video, "car")
     opened = []
     real_init = AnnotatedVideoWriter.__init__
 
@@ -205,7 +205,7 @@ def test_relative_and_absolute_listings_of_one_file_give_one_record(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     listed = ["clips/a.mp4", str(clips / "a.mp4"), "./clips/../clips/a.mp4", "link.mp4"]
     assert read_video_list(_run(tmp_path, listed).video_list) == ["clips/a.mp4"]
-    assert len({annotated_video_path("out", v) for v in listed}) == 1, "annotated videos follow the same rule"
+    assert len({annotated_video_path("out", v, "car") for v in listed}) == 1, "annotated videos follow the same rule"
 
     run = _run(tmp_path, listed)
     tracker = FakeTracker()
