@@ -1,0 +1,61 @@
+"""`lang-sam-render` / `python -m lang_sam_tracker.render`: annotated videos from a results file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from ..argtypes import accept_both_spellings
+from ..errors import TrackerError
+
+logger = logging.getLogger("lang_sam_tracker")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lang-sam-render",
+        allow_abbrev=False,
+        description="Draw annotated videos (H.264 MP4) from an existing results file: each object's mask when the run "
+        "saved masks (--save_masks), else its box, with its label and id in the id's colour, as at tracking time. "
+        "The source videos must still be where the records say.",
+        epilog="Videos are named as at tracking time (<stem>_<hash>.mp4, the hash of the video path and prompt). "
+        "Exit status: 0 all rendered; 1 some videos could not be rendered (each said on one line); 2 bad usage.",
+    )
+    parser.add_argument("results", type=Path, help="results file written by lang-sam-track (JSONL)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the annotated videos (created if missing)")
+    parser.add_argument(
+        "--videos", nargs="+", action="extend", default=None, metavar="VIDEO",
+        help="render only these videos (as listed, absolute, or by file name or stem); default: every record",
+    )
+    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
+    return accept_both_spellings(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(message)s", stream=sys.stderr)
+    from ..results.reader import iter_record_lines
+    from .from_results import render_record, select
+
+    if not args.results.is_file():
+        logger.error("error: %s: no such results file", args.results)
+        return 2
+    lines = select(iter_record_lines(args.results), args.videos)
+    if not lines:
+        logger.error("error: %s holds no record%s", args.results, f" of {' '.join(args.videos)}" if args.videos else "")
+        return 2
+    failed = 0
+    for line in tqdm(lines, desc="render", unit="video", disable=None):
+        try:
+            done = render_record(line, args.out)
+        except (TrackerError, OSError, ValueError) as exc:
+            failed += 1
+            logger.error("✗ %s: %s", line.video_path, exc)
+            continue
+        logger.info("✓ %s -> %s (%d frames, %s)", done.video_path, done.output, done.frames, "masks" if done.masks else "boxes")
+    return 1 if failed else 0
