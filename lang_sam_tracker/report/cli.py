@@ -1,0 +1,52 @@
+"""`lang-sam-report` / `python -m lang_sam_tracker.report`: a static HTML overview of a results file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..argtypes import accept_both_spellings
+
+logger = logging.getLogger("lang_sam_tracker")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lang-sam-report",
+        allow_abbrev=False,
+        description="Write a static HTML report of a results file (no server needed; open OUT/index.html in a browser): "
+        "one row per video with counts and timings, each object's lifespan as a timeline bar, a thumbnail of each "
+        "object cropped from the source video at its best frame, and the failures (RESULTS.failed.jsonl) with their reasons.",
+        epilog="Exit status: 0 written; 2 bad usage (no such results file).",
+    )
+    parser.add_argument("results", type=Path, help="results file written by lang-sam-track (JSONL)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder (created if missing): index.html and thumbs/")
+    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
+    return accept_both_spellings(parser)
+
+
+def write_report(results: Path, out: Path) -> Path:
+    """Write `out`/index.html (and its thumbnails) for `results`; returns the page's path."""
+    from .collect import collect
+    from .page import render_page
+
+    videos, failures = collect(results, out)
+    page = out / "index.html"
+    partial = out / ".index.html.partial"
+    partial.write_text(render_page(results, videos, failures), encoding="utf-8")
+    partial.replace(page)
+    return page
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(message)s", stream=sys.stderr)
+    if not args.results.is_file():
+        logger.error("error: %s: no such results file", args.results)
+        return 2
+    page = write_report(args.results, args.out)
+    logger.info("Report: %s (open it in a browser)", page)
+    return 0
