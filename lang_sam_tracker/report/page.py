@@ -44,6 +44,14 @@ def _secs(value: object) -> str:
     return f"{float(value):.2f} s" if isinstance(value, (int, float)) else "–"
 
 
+def _run_line(stats: dict) -> str:
+    """ "12.30 s at 9.5 fps on cuda:0", with only the parts the record has."""
+    text = _secs(stats["elapsed_s"]) if "elapsed_s" in stats else ""
+    text += f" at {_e(stats['fps'])} fps" if "fps" in stats else ""
+    text += f" on {_e(stats['device'])}" if "device" in stats else ""
+    return text.strip()
+
+
 def _video(v: VideoRow, n: int) -> str:
     stats = v.stats or {}
     timing = stats.get("timing_s") or {}
@@ -78,8 +86,7 @@ def _video(v: VideoRow, n: int) -> str:
         f'<div class="video" id="video-{n}"><h3>{_e(Path(v.video_path).name)}</h3>'
         f'<div class="muted">{_e(v.video_path)} · prompt “{_e(v.text_prompt)}” · {v.size[0]}×{v.size[1]}, {v.duration_s:.2f} s · '
         f"{v.processed_frames} of {v.total_frames} frames processed · {len(v.objects)} objects · "
-        f"{_secs(stats.get('elapsed_s'))} at {_e(stats.get('fps', '–'))} fps on {_e(stats.get('device', '?'))}"
-        f"{' (' + parts + ')' if parts else ''}</div>{note}{objects}</div>"
+        f"{_run_line(stats)}{' (' + parts + ')' if parts else ''}</div>{note}{objects}</div>"
     )
 
 
