@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _number(text: str, kind: type, ok, expectation: str):
@@ -53,4 +54,14 @@ def accept_both_spellings(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         for other in ("--" + option[2:].replace("_", "-"), "--" + option[2:].replace("-", "_")):
             if not (isinstance(action, argparse.BooleanOptionalAction) and option.startswith("--no-") and other != option):
                 lookup.setdefault(other, action)  # (BooleanOptionalAction reads the "--no-" prefix itself)
+    return parser
+
+
+def results_tool_parser(prog: str, description: str, epilog: str, out_help: str) -> argparse.ArgumentParser:
+    """The parser the tools that read a results file share: RESULTS, --out, --log_level; no
+    abbreviations; both spellings (finish it with `accept_both_spellings` after adding flags)."""
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=description, epilog=epilog)
+    parser.add_argument("results", type=Path, help="results file written by lang-sam-track (JSONL)")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
     return parser

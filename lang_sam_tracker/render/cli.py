@@ -5,34 +5,30 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from tqdm import tqdm
 
-from ..argtypes import accept_both_spellings
+from ..argtypes import accept_both_spellings, results_tool_parser
 from ..errors import TrackerError
 
 logger = logging.getLogger("lang_sam_tracker")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lang-sam-render",
-        allow_abbrev=False,
-        description="Draw annotated videos (H.264 MP4) from an existing results file: each object's mask when the run "
+    parser = results_tool_parser(
+        "lang-sam-render",
+        "Draw annotated videos (H.264 MP4) from an existing results file: each object's mask when the run "
         "saved masks (--save_masks), else its box, with its label and id in the id's colour, as at tracking time. "
         "The source videos must still be where the records say.",
-        epilog="Videos are named as at tracking time (<stem>_<hash>.mp4, the hash of the video path and prompt). "
+        "Videos are named as at tracking time (<stem>_<hash>.mp4, the hash of the video path and prompt). "
         "Exit status: 0 all rendered; 1 some videos could not be rendered (each said on one line); 2 bad usage.",
+        "folder for the annotated videos (created if missing)",
     )
-    parser.add_argument("results", type=Path, help="results file written by lang-sam-track (JSONL)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the annotated videos (created if missing)")
     parser.add_argument(
         "--videos", nargs="+", action="extend", default=None, metavar="VIDEO",
         help="render only these videos (as listed, absolute, or by file name or stem); default: every record",
     )
-    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
     return accept_both_spellings(parser)
 
 

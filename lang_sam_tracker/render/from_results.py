@@ -41,19 +41,21 @@ def observations(objects: Sequence[dict]) -> list[ObjectObservation]:
     return out
 
 
-def _source(head: dict, base: Path) -> str:
-    """The video to decode: the path as listed when it exists from here, else the resolved one."""
-    listed = head["video_path"]
-    for candidate in (listed, str(base / listed), head.get("resolved_path")):
+def source_video(head: dict, base: Path) -> str | None:
+    """The video a record was made from, as found now: the path as listed (from here, then from the
+    results file's folder `base`), else the resolved path; None when none of them exists."""
+    for candidate in (head["video_path"], str(base / head["video_path"]), head.get("resolved_path")):
         if candidate and os.path.isfile(candidate):
             return candidate
-    raise VideoError(f"{listed}: source video not found (also tried {head.get('resolved_path')}); render needs the original video")
+    return None
 
 
 def render_record(line: RecordLine, out_dir: str | os.PathLike) -> Rendered:
     """Draw one record's annotated video into `out_dir`; returns where it went."""
     head = read_head(line)
-    source = _source(head, line.path.parent)
+    source = source_video(head, line.path.parent)
+    if source is None:
+        raise VideoError(f"{head['video_path']}: source video not found (also tried {head.get('resolved_path')}); render needs the original video")
     fps = head.get("meta", {}).get("fps")
     target = annotated_video_path(out_dir, head["video_path"], head["text_prompt"])
     partial = target.with_name(f".{target.stem}.partial{target.suffix}")

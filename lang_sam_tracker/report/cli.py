@@ -8,23 +8,20 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..argtypes import accept_both_spellings
+from ..argtypes import accept_both_spellings, results_tool_parser
 
 logger = logging.getLogger("lang_sam_tracker")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lang-sam-report",
-        allow_abbrev=False,
-        description="Write a static HTML report of a results file (no server needed; open OUT/index.html in a browser): "
+    parser = results_tool_parser(
+        "lang-sam-report",
+        "Write a static HTML report of a results file (no server needed; open OUT/index.html in a browser): "
         "one row per video with counts and timings, each object's lifespan as a timeline bar, a thumbnail of each "
         "object cropped from the source video at its best frame, and the failures (RESULTS.failed.jsonl) with their reasons.",
-        epilog="Exit status: 0 written; 2 bad usage (no such results file).",
+        "Exit status: 0 written; 2 bad usage (no such results file).",
+        "report folder (created if missing): index.html and thumbs/",
     )
-    parser.add_argument("results", type=Path, help="results file written by lang-sam-track (JSONL)")
-    parser.add_argument("--out", type=Path, required=True, help="report folder (created if missing): index.html and thumbs/")
-    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
     return accept_both_spellings(parser)
 
 

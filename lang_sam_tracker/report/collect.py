@@ -18,6 +18,7 @@ import numpy as np
 
 from ..results.jsonl import failures_path, read_jsonl
 from ..results.reader import RecordLine, iter_frames, iter_record_lines, read_head
+from ..render.from_results import source_video
 from ..video import VideoReader
 
 logger = logging.getLogger(__name__)
@@ -85,13 +86,6 @@ def _crop(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
 
 
-def _source(head: dict, base: Path) -> str | None:
-    for candidate in (head["video_path"], str(base / head["video_path"]), head.get("resolved_path")):
-        if candidate and os.path.isfile(candidate):
-            return candidate
-    return None
-
-
 def _thumbnails(video: VideoRow, head: dict, base: Path, thumbs: Path, number: int) -> None:
     wanted: dict[int, list[ObjectRow]] = {}
     for obj in video.objects:
@@ -99,7 +93,7 @@ def _thumbnails(video: VideoRow, head: dict, base: Path, thumbs: Path, number: i
             wanted.setdefault(obj.best_frame, []).append(obj)
     if not wanted:
         return
-    source = _source(head, base)
+    source = source_video(head, base)
     if source is None:
         video.note = "source video not found: no thumbnails"
         return
