@@ -69,26 +69,27 @@ def test_one_video_in_five_lines_read_back_and_nothing_left_behind(tmp_path, cli
         validate_record(json.loads(line))
 
 
-@pytest.mark.parametrize("layout", [["--group_by", "object"], ["--sidecar"]])
-def test_read_results_reads_every_layout_as_the_frame_layout(tmp_path, clip, tiny_model_args, subprocess_env, layout):
-    listing = tmp_path / "list.txt"
-    listing.write_text(f"{clip}\n")
-    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "batch_track_videos.py")
-    runs = {}
-    for name, extra in (("frame", []), ("other", layout)):
-        out = tmp_path / name / "r.jsonl"
-        proc = subprocess.run(
-            [sys.executable, script, "--video_list", str(listing), "--text_prompt", "car", "--output_jsonl", str(out),
-             "--save_masks", "--device", "cpu", *tiny_model_args, *extra],
-            env=subprocess_env, capture_output=True, text=True, timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr
-        from lang_sam_tracker import read_results
+def test_read_results_reads_every_layout_as_the_frame_layout(tmp_path, clip, tiny_model_args):
+    from lang_sam_tracker import read_results
+    from lang_sam_tracker.cli.parser import main_single
 
+    seen = {}
+    for name, layout in (("frame", []), ("object", ["--group_by", "object"]), ("sidecar", ["--sidecar"])):
+        out = tmp_path / name / "r.jsonl"
+        code = main_single(["--video_list", str(clip), "--text_prompt", "car", "--output_jsonl", str(out), "--save_masks",
+                            "--device", "cpu", *tiny_model_args, *layout])
+        assert code == 0
         (result,) = read_results(out)
-        runs[name] = [(f.frame_idx, [(o.obj_id, o.box, o.mask.sum()) for o in f.objects]) for f in result.frames if f.objects]
         assert len(result.frames) == len(list(result.frames))
-    assert runs["frame"] == runs["other"] and runs["frame"]
+        seen[name] = [(f.frame_idx, [(o.obj_id, o.box, int(o.mask.sum())) for o in f.objects]) for f in result.frames if f.objects]
+        # a sidecar record saved elsewhere carries its frames along
+        if name == "sidecar":
+            result.save(tmp_path / "elsewhere" / "r.jsonl")
+            (copy,) = read_results(tmp_path / "elsewhere" / "r.jsonl")
+            assert [(f.frame_idx, [(o.obj_id, o.box) for o in f.objects]) for f in copy.frames if f.objects] == [
+                (i, [(a, b) for a, b, _ in objs]) for i, objs in seen["sidecar"]
+            ]
+    assert seen["frame"] == seen["object"] == seen["sidecar"] and seen["frame"]
 
 
 def test_a_frame_converts_to_supervision_detections(clip, tiny_sam2, tiny_gdino_hf):
