@@ -80,6 +80,7 @@ class Tracker:
         from ..batch.worker import Engine, Slot
         from ..cli.model_sources import check_models
         from ..cli.parser import build_parser, run_config_from_args
+        from ..cli.startup import check_cuda_flags, check_device_flags
 
         parser = build_parser(multiprocess=False)
         parser.error = _raise  # usage errors as exceptions, not an exit
@@ -91,7 +92,9 @@ class Tracker:
         self.config = run_config_from_args(args)
         if device is None:
             device = "cuda:0" if slots.cuda_device_count() > 0 else "cpu"
-        self.device = str(device)
+        self.device = self.config.device = str(device)
+        check_device_flags(self.config, local_pool=False)  # the CLI's one-line errors: a bad name, a GPU not there
+        check_cuda_flags(self.config, multiprocess=False)
         check_models(self.config.models)
         prepare_models(self.config)
         gpu = None if self.device.startswith("cpu") else int(self.device.split(":", 1)[1]) if ":" in self.device else 0

@@ -118,6 +118,10 @@ def test_tracker_options_are_the_cli_flags(tiny_sam2, tiny_gdino_hf):
     assert tracker.config.models.max_cond_frames == 4  # the CLI's default where not given
     with pytest.raises(FileNotFoundError, match="nope.mp4"):
         tracker.track("nope.mp4", "car")
+    from lang_sam_tracker.errors import UsageError
+
+    with pytest.raises(UsageError, match="'gpu' is not a torch device"):
+        Tracker(device="gpu", **_tiny(tiny_sam2, tiny_gdino_hf))
 
 
 def test_importing_the_package_stays_light(subprocess_env):
