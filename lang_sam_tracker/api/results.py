@@ -166,7 +166,8 @@ class TrackResult:
     @property
     def objects(self) -> list[ObjectSummary]:
         """The per-object summary: id, label, first and last frame and time, frames visible, mean score."""
-        return [ObjectSummary(**o) for o in self._head.get("object_summary", [])]
+        known = ObjectSummary.__dataclass_fields__
+        return [ObjectSummary(**{k: v for k, v in o.items() if k in known}) for o in self._head.get("object_summary", [])]
 
     def to_record(self) -> dict:
         """The record as the CLI writes it (output-schema.md), frames included; a sidecar record's
