@@ -4,6 +4,7 @@ annotated video's temporary name, a bad video list; and one record per file howe
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -57,7 +58,18 @@ class FakeTracker:
         return builder.build(STATS, {"version": "t", "config_hash": "c"}, output_video=str(output_video) if output_video else None)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Listed names are files in the test's folder (the fake trackers never open them, but a batch
+    skips listed videos that do not exist)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _run(tmp_path: Path, videos: list[str], **kw) -> RunConfig:
+    for video in videos:  # relative to the working directory, as a batch opens them
+        if not os.path.exists(video):
+            Path(video).parent.mkdir(parents=True, exist_ok=True)
+            Path(video).touch()
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(videos) + "\n")
     return RunConfig(video_list=listing, text_prompt="car", output_jsonl=tmp_path / "out" / "r.jsonl", **kw)
