@@ -129,7 +129,7 @@ def pending_tasks(run: RunConfig, videos: list[str], summary: BatchSummary) -> l
     return tasks
 
 
-MISSING_CAUSE = "not found"
+MISSING_CAUSE = "no such file"
 
 
 def skip_missing(run: RunConfig, missing: list[tuple[str, str]], summary: BatchSummary) -> None:
