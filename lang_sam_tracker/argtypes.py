@@ -65,3 +65,16 @@ def results_tool_parser(prog: str, description: str, epilog: str, out_help: str)
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
     return parser
+
+
+def parse_results_tool_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace | None:
+    """Parse a results tool's flags and set up its logging; None (the error said) when RESULTS is no file."""
+    import logging
+    import sys
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(message)s", stream=sys.stderr)
+    if not args.results.is_file():
+        logging.getLogger("lang_sam_tracker").error("error: %s: no such results file", args.results)
+        return None
+    return args

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Sequence
 
 from tqdm import tqdm
 
-from ..argtypes import accept_both_spellings, results_tool_parser
+from ..argtypes import accept_both_spellings, parse_results_tool_args, results_tool_parser
 from ..errors import TrackerError
 
 logger = logging.getLogger("lang_sam_tracker")
@@ -33,14 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(message)s", stream=sys.stderr)
+    args = parse_results_tool_args(build_parser(), argv)
+    if args is None:
+        return 2
     from ..results.reader import iter_record_lines
     from .from_results import render_record, select
 
-    if not args.results.is_file():
-        logger.error("error: %s: no such results file", args.results)
-        return 2
     lines = select(iter_record_lines(args.results), args.videos)
     if not lines:
         logger.error("error: %s holds no record%s", args.results, f" of {' '.join(args.videos)}" if args.videos else "")

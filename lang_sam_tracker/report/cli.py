@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..argtypes import accept_both_spellings, results_tool_parser
+from ..argtypes import accept_both_spellings, parse_results_tool_args, results_tool_parser
 
 logger = logging.getLogger("lang_sam_tracker")
 
@@ -39,10 +38,8 @@ def write_report(results: Path, out: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(message)s", stream=sys.stderr)
-    if not args.results.is_file():
-        logger.error("error: %s: no such results file", args.results)
+    args = parse_results_tool_args(build_parser(), argv)
+    if args is None:
         return 2
     page = write_report(args.results, args.out)
     logger.info("Report: %s (open it in a browser)", page)
