@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Multi-GPU batch tracking: edit the variables below, then run `bash run_batch_tracking_multiprocess.sh`.
 # Every variable can also be overridden from the environment, e.g. TEXT_PROMPT="person . dog" bash ...
+# Arguments are passed on to the script after the variables' flags, so they win:
+#   bash run_batch_tracking_multiprocess.sh --help
+#   bash run_batch_tracking_multiprocess.sh --video_list clips/ --text_prompt "person, dog" --save_masks
 # Relative paths (the list, the outputs, the models, and the video paths inside the list) are taken
 # from the directory you run it in, as with the python scripts.
 set -euo pipefail
@@ -19,12 +22,30 @@ DETECTION_FREQUENCY="${DETECTION_FREQUENCY:-1}"
 EXTRA_ARGS="${EXTRA_ARGS:-}"                          # any other flags, see --help
 PYTHON="${PYTHON:-python}"
 
-# The list first: nothing else is worth checking without it.
-if [ ! -f "${VIDEO_LIST}" ]; then
+SCRIPT="${HERE}/scripts/batch_track_videos_multiprocess.py"
+previous=""
+for arg in "$@"; do
+    case "${arg}" in
+        -h|--help) exec "${PYTHON}" "${SCRIPT}" --help ;;  # help only: no banner, no check, no run
+        --video_list|--video-list|--video_list=*|--video-list=*) VIDEO_LIST_GIVEN=1 ;;
+        --output_jsonl=*|--output-jsonl=*) OUTPUT_JSONL="${arg#*=}" ;;  # the closing count reads it
+    esac
+    case "${previous}" in --output_jsonl|--output-jsonl) OUTPUT_JSONL="${arg}" ;; esac
+    previous="${arg}"
+done
+
+# The list first: nothing else is worth checking without it (a list given as an argument: python checks it).
+if [ -z "${VIDEO_LIST_GIVEN:-}" ] && [ ! -e "${VIDEO_LIST}" ] && [ -z "$(compgen -G "${VIDEO_LIST}" || true)" ]; then
     echo "error: VIDEO_LIST ${VIDEO_LIST} not found (relative paths start from $(pwd)); set VIDEO_LIST=/path/to/list.txt" >&2
     exit 2
 fi
-count=$(grep -cv '^[[:space:]]*\(#.*\)\?$' "${VIDEO_LIST}" || true)
+if [ -n "${VIDEO_LIST_GIVEN:-}" ]; then
+    listed="given as an argument"
+elif [ -f "${VIDEO_LIST}" ] && ! [[ "${VIDEO_LIST,,}" =~ \.(mp4|m4v|mov|avi|mkv|webm|mpg|mpeg|ts|mts|m2ts|wmv|flv|3gp|ogv)$ ]]; then
+    listed="$(grep -cv '^[[:space:]]*\(#.*\)\?$' "${VIDEO_LIST}" || true) video path(s) listed"
+else
+    listed="a video, a folder or a glob"
+fi
 if [ -n "${GPU_IDS}" ]; then
     workers="${NUM_WORKERS:-one per listed GPU}"
 else
@@ -33,7 +54,7 @@ fi
 
 echo "================ lang-sam-tracker batch ================"
 echo "Working directory:   $(pwd)"
-echo "Video list:          ${VIDEO_LIST} (${count} video path(s) listed)"
+echo "Video list:          ${VIDEO_LIST} (${listed})"
 echo "Text prompt:         ${TEXT_PROMPT}"
 echo "Output JSONL:        ${OUTPUT_JSONL}"
 echo "Annotated videos:    ${OUTPUT_VIDEO_DIR:-(off)}"
@@ -42,6 +63,7 @@ echo "Workers:             ${workers}"
 echo "Resume:              ${RESUME}"
 echo "SAM 2:               ${SAM_TYPE} (${MODEL_PATH})"
 echo "Detection frequency: ${DETECTION_FREQUENCY}"
+[ "$#" -gt 0 ] && echo "Arguments:           $*"
 echo "========================================================="
 
 args=(--video_list "${VIDEO_LIST}" --text_prompt "${TEXT_PROMPT}" --output_jsonl "${OUTPUT_JSONL}"
@@ -54,7 +76,7 @@ args=(--video_list "${VIDEO_LIST}" --text_prompt "${TEXT_PROMPT}" --output_jsonl
 status=0
 # exec-free on purpose: the summary below must still print; signals reach python through the process group.
 # python checks every flag, path and model before it starts any work (exit 2 with one line if not).
-"${PYTHON}" "${HERE}/scripts/batch_track_videos_multiprocess.py" "${args[@]}" ${EXTRA_ARGS} || status=$?
+"${PYTHON}" "${SCRIPT}" "${args[@]}" ${EXTRA_ARGS} "$@" || status=$?
 
 echo "========================================================="
 if [ "${status}" -eq 2 ]; then

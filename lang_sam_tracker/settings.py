@@ -16,7 +16,7 @@ class TrackerConfig:
 
     detection_frequency: int = 1  # detect on every k-th processed frame
     fps: float | None = None  # resample to this rate by timestamp; None = every frame
-    detect_batch_size: int = 1  # detection frames per detector call (look-ahead)
+    detect_batch_size: int | None = None  # detection frames per detector call (look-ahead); None: for the device
     save_masks: bool = False
     group_by: str = "frame"
     identity: IdentityConfig = field(default_factory=IdentityConfig)
@@ -24,12 +24,22 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         if self.detection_frequency < 1:
             raise ValueError("detection_frequency must be >= 1")
-        if self.detect_batch_size < 1:
+        if self.detect_batch_size is not None and self.detect_batch_size < 1:
             raise ValueError("detect_batch_size must be >= 1")
         if self.fps is not None and self.fps <= 0:
             raise ValueError("fps must be > 0")
         if self.group_by not in ("frame", "object"):
             raise ValueError("group_by must be 'frame' or 'object'")
+
+
+# Detection frames per detector forward pass when --detect_batch_size is not given: a GPU runs a
+# batch of frames in about the time of one; a CPU gains nothing from batching.
+DETECT_BATCH_CUDA, DETECT_BATCH_CPU = 4, 1
+
+
+def default_detect_batch_size(device: object) -> int:
+    """`--detect_batch_size`'s default on `device` (a torch device or its name)."""
+    return DETECT_BATCH_CUDA if str(device).startswith("cuda") else DETECT_BATCH_CPU
 
 
 DEFAULT_SAM_TYPE = "sam2.1_hiera_large"

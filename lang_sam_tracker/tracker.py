@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol
 import numpy as np
 
 from . import __version__
-from .settings import TrackerConfig
+from .settings import TrackerConfig, default_detect_batch_size
 from .detectors.base import Detections, Detector
 from .identity import HeldFrames, IdentityManager, Prompts, Reported, frame_views
 from .results.record import ObjectObservation, RecordBuilder, RecordOutput, config_hash
@@ -187,7 +187,8 @@ class VideoTracker:
         Up to `detect_batch_size` detection frames are looked ahead and detected in one call;
         detections never depend on tracking, so this changes nothing but speed.
         """
-        k, batch = self.config.detection_frequency, self.config.detect_batch_size
+        k = self.config.detection_frequency
+        batch = self.config.detect_batch_size or default_detect_batch_size(self.segmenter.device)
         source = iter(frames)
         buffer: deque[_ScheduledFrame] = deque()
         counter = 0

@@ -23,12 +23,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("segmenters",),
     ("results",),
     ("render",),
-    ("export", "evaluate"),
+    ("export", "evaluate", "report"),
     ("settings",),
     ("tracker",),
     ("batch",),
     ("cluster",),
     ("cli",),
+    ("api",),  # the Python API reuses the command line's flags and checks
     ("testing",),  # test helpers may import anything below them
 ]
 STAGE = {name: level for level, names in enumerate(LAYERS) for name in names}

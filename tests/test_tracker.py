@@ -264,3 +264,26 @@ def test_noisy_scenes(tmp_path, name, frequency):
         record, _, _ = run_scene(tmp_path, scene, TrackerConfig(detection_frequency=frequency), seed=seed)
         s = score(scene, record)
         assert s.idf1 >= 0.9 and not s.merges and len(s.spurious) <= 1, (seed, str(s))
+
+
+@pytest.mark.parametrize("device, expected", [("cpu", 1), ("cuda:0", 4)])
+def test_detect_batch_size_defaults_to_the_devices_and_changes_no_result(tmp_path, device, expected):
+    """--detect_batch_size unset: the detector gets batches sized for the segmenter's device; the record is the
+    same as with one frame per call (detections never depend on tracking)."""
+    from lang_sam_tracker.settings import default_detect_batch_size
+
+    assert default_detect_batch_size(device) == expected
+    scene = scenes.three_movers(width=64, height=48, n_frames=9)
+    video = str(scenes.write_video(scene, tmp_path / "clip.mp4"))
+    records = {}
+    for batch in (None, 1):
+        detector = NoisyDetector(scene, faults=DetectorFaults.perfect())
+        sizes = []
+        detect = detector.detect
+        detector.detect = lambda frames, prompt: sizes.append(len(frames)) or detect(frames, prompt)
+        segmenter = StickySegmenter(scene, SegmenterFaults.perfect())
+        segmenter.device = device
+        records[batch] = VideoTracker(detector, segmenter, TrackerConfig(detect_batch_size=batch)).process(video, "car")
+        assert max(sizes) == (expected if batch is None else 1)
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("stats",)}  # noqa: E731
+    assert strip(records[None]) == strip(records[1])

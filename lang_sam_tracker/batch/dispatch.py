@@ -80,7 +80,7 @@ def run_batch(
         if not tasks:
             if summary.total == 0 and run.shard is not None:
                 logger.info("Nothing to do: no listed video falls in %s", run.shard.tag)
-            else:
+            elif not summary.failed:  # (listed videos that are missing were said already)
                 logger.info("Nothing to do: %s already done", "the video is" if summary.total == 1 else f"all {summary.total} videos are")
             return summary
         runners = make_runners(lambda: stop.requested)

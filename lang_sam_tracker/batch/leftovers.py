@@ -34,7 +34,7 @@ def remove_partial_videos(run: RunConfig, videos: Iterable[str]) -> int:
     """Remove the listed videos' unfinished annotated videos; return how many there were."""
     if run.output_video_dir is None:
         return 0
-    return sum(remove_partial_video(str(annotated_video_path(run.output_video_dir, v))) for v in videos)
+    return sum(remove_partial_video(str(annotated_video_path(run.output_video_dir, v, run.text_prompt))) for v in videos)
 
 
 def remove_leftovers(run: RunConfig, videos: Iterable[str]) -> None:

@@ -128,6 +128,11 @@ class BatchProgress(AbstractContextManager):
         self._warm.add(slot)
         bar = self._frame_bars.get(slot)
         if bar is not None:
+            if bar.n == 0 and done > 0:  # the first processed frame: the bar's clock starts now, not at model loading
+                bar.reset(total=max(total, done) if total else None)
+                bar.n = bar.last_print_n = bar.initial = done
+                bar.refresh()
+                return
             if total and bar.total != max(total, done):
                 bar.total = max(total, done)
             bar.update(done - bar.n)

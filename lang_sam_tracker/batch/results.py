@@ -31,6 +31,7 @@ class BatchSummary:
     fatal_error: str | None = None
     elapsed_s: float = 0.0
     failed_videos: list[str] = field(default_factory=list)
+    objects: int = 0  # objects tracked in the videos completed by this run
 
     @property
     def exit_code(self) -> int:
@@ -61,6 +62,7 @@ def write_success(run: RunConfig, results: JsonlAppender, task: VideoTask, resul
     summary.completed += 1
     progress.finished(ok=True)
     stats = record["stats"]
+    summary.objects += int(stats.get("num_objects", 0))
     logger.info("[%s] ✓ Completed: %s", label, record["video_path"])
     logger.info(
         "  - %d frames in %.2fs (%.2f fps)", record["video_info"]["processed_frames"], stats["elapsed_s"], stats["fps"]
@@ -89,7 +91,11 @@ def log_summary(run: RunConfig, summary: BatchSummary) -> None:
         summary.skipped,
         summary.elapsed_s,
     )
+    if summary.completed:
+        logger.info("Objects: %s tracked in the %s completed by this run", summary.objects, plural(summary.completed, "video"))
     logger.info("Results: %s", run.output_jsonl)
+    if run.output_video_dir is not None:
+        logger.info("Annotated videos: %s", run.output_video_dir)
     if summary.failed:
         logger.info("Failures: %s", failures_path(run.output_jsonl))
     if summary.fatal_error is not None:

@@ -8,8 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-from ..argtypes import iou_fraction, non_negative_float, non_negative_int, positive_float, positive_int, unit_float
-from ..settings import DEFAULT_MODEL_PATH, DEFAULT_SAM_TYPE, ModelConfig, RunConfig, TrackerConfig
+from ..argtypes import accept_both_spellings, iou_fraction, non_negative_float, non_negative_int, positive_float, positive_int, unit_float
+from ..settings import DEFAULT_MODEL_PATH, DEFAULT_SAM_TYPE, DETECT_BATCH_CPU, DETECT_BATCH_CUDA, ModelConfig, RunConfig, TrackerConfig
 from ..detectors import add_detector_arguments, detector_config_from_args
 from ..errors import TrackerError
 from ..batch.progress import SLOT_THREAD_PREFIX
@@ -75,14 +75,16 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
             f"Detect every object matching a text prompt (Grounding DINO), segment and track it through each "
             f"video (SAM 2), {what}, and append one JSON line per video to --output_jsonl."
         ),
-        epilog="Exit status: 0 all videos done, 1 some failed (see RESULTS.failed.jsonl), 2 bad usage or models "
-        "that cannot be loaded (nothing ran), 3 a worker could not load the models after the run started (finished "
-        "videos are kept; rerun to resume), 128+N stopped by signal N (rerun to resume).",
+        epilog="Every flag may also be spelled with dashes (--text-prompt). Exit status: 0 all videos done, 1 some "
+        "failed (see RESULTS.failed.jsonl), 2 bad usage or models that cannot be loaded (nothing ran), 3 a worker could "
+        "not load the models after the run started (finished videos are kept; rerun to resume), 128+N stopped by "
+        "signal N (rerun to resume).",
         formatter_class=_HelpFormatter,
+        allow_abbrev=False,
     )
     io = parser.add_argument_group("input and output")
-    io.add_argument("--video_list", type=Path, required=True, help="text file with one video path per line (# comments and blank lines are skipped)")
-    io.add_argument("--text_prompt", required=True, help='what to track: one class ("car") or several separated by dots ("person . dog")')
+    io.add_argument("--video_list", type=Path, required=True, help="what to track: a text file with one video path per line (# comments and blank lines are skipped), one video file, a folder (its videos, found recursively by extension) or a quoted glob ('clips/*.mp4'). Listed videos that do not exist are reported once and skipped")
+    io.add_argument("--text_prompt", required=True, help='what to look for: one class ("car") or several separated by dots, commas or semicolons ("person . dog", "person, dog")')
     io.add_argument("--output_jsonl", type=Path, required=True, help="results file: one JSON record per finished video, appended")
     io.add_argument("--output_video_dir", type=Path, default=None, help="also write an annotated H.264 MP4 per video into this folder")
     io.add_argument("--save_masks", action="store_true", help="add each object's mask as COCO RLE to the record")
@@ -97,7 +99,9 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
 
     sam = parser.add_argument_group("SAM 2")
     sam.add_argument("--sam_type", default=DEFAULT_SAM_TYPE, choices=sorted(SAM2_MODELS), help="SAM 2 model type (selects the config and the official checkpoint URL)")
-    sam.add_argument("--model_path", default=DEFAULT_MODEL_PATH, help="SAM 2 checkpoint; downloaded from the official URL on first use if missing")
+    sam.add_argument("--model_path", default=DEFAULT_MODEL_PATH, help="SAM 2 checkpoint; downloaded from the official URL on first use if missing. The default path is used when "
+        "it exists in the working folder; otherwise the checkpoint is kept in ~/.cache/lang_sam_tracker/sam2/ "
+        "($LANG_SAM_TRACKER_HOME/sam2/), downloaded there once for every folder")
     sam.add_argument("--sam_config", default=None, help="custom SAM 2 yaml (fine-tuned variants); overrides the config of --sam_type")
     sam.add_argument(
         "--max_frames", type=int, default=60,
@@ -123,7 +127,11 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
     trk = parser.add_argument_group("tracking")
     trk.add_argument("--detection_frequency", type=positive_int, default=TrackerConfig.detection_frequency, help="run the detector on every k-th processed frame (new objects are picked up on those frames)")
     trk.add_argument("--fps", type=positive_float, default=None, help="process the frames nearest to a grid of this rate (by timestamp); default: every frame")
-    trk.add_argument("--detect_batch_size", type=positive_int, default=TrackerConfig.detect_batch_size, help="detection frames per detector forward pass (look-ahead; raise on GPUs)")
+    trk.add_argument(
+        "--detect_batch_size", type=positive_int, default=None,
+        help=f"detection frames per detector forward pass (look-ahead; results are the same, only speed changes); "
+        f"default: chosen for the device, {DETECT_BATCH_CUDA} on CUDA, {DETECT_BATCH_CPU} on the CPU",
+    )
 
     ident = parser.add_argument_group("identities (durations in seconds of video)")
     for flag, kind, text in _IDENTITY_FLAGS:
@@ -170,11 +178,14 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
             help="with --backend ray: GPUs each actor reserves, fractions allowed (0.5: two actors per GPU); default 1 on "
             "GPU clusters, 0 on CPU. Workers default to as many as fit (see --num_workers); --gpu_ids does not apply",
         )
-    return parser
+    return accept_both_spellings(parser)
 
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
+    from ..segmenters.checkpoints import resolve_model_path
+
     shard = resolve_shard(args.shard_index, args.num_shards)
+    model_path = resolve_model_path(args.model_path, args.sam_type)
     return RunConfig(
         video_list=args.video_list,
         text_prompt=args.text_prompt,
@@ -183,7 +194,7 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
         output_video_dir=args.output_video_dir,
         models=ModelConfig(
             sam_type=args.sam_type,
-            model_path=args.model_path,
+            model_path=model_path if args.sam_config is None else args.model_path,
             sam_config=args.sam_config,
             max_frames=args.max_frames or None,
             max_cond_frames=args.max_cond_frames or None,
@@ -244,18 +255,20 @@ def _main(argv: list[str] | None, multiprocess: bool) -> int:
     run = None
     try:
         run = run_config_from_args(args)
+        from ..results.lock import ResultsLock
         from .startup import check_startup
 
         check_startup(run, multiprocess, ray_backend)  # before any model, worker or results file
-        from .. import batch
+        with ResultsLock(run.output_jsonl):  # one run per results file: a second one stops here, before any work
+            from .. import batch
 
-        drain = args.drain_timeout
-        if ray_backend:
-            from ..cluster.ray_backend import run_ray
+            drain = args.drain_timeout
+            if ray_backend:
+                from ..cluster.ray_backend import run_ray
 
-            summary = run_ray(run, args.ray_address, args.gpus_per_worker, drain)
-        else:
-            summary = batch.run_multiprocess(run, drain) if multiprocess else batch.run_single_process(run, drain)
+                summary = run_ray(run, args.ray_address, args.gpus_per_worker, drain)
+            else:
+                summary = batch.run_multiprocess(run, drain) if multiprocess else batch.run_single_process(run, drain)
     except (TrackerError, ValueError) as exc:
         logger.error("%s", exc)
         return EXIT_USAGE

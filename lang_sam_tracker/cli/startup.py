@@ -44,13 +44,22 @@ def check_prompt(text: str) -> None:
 
 
 def check_video_list(path: Path) -> None:
+    """The list file, video, folder or glob must name at least one video. Listed videos that do not
+    exist are not an error here: the batch skips them (one warning) before any model loads."""
+    import glob
+
     from ..batch import read_video_list
 
+    text = str(path)
+    if glob.has_magic(text) and not Path(path).exists():
+        if not read_video_list(path):
+            raise UsageError(f"--video_list {text!r} matches no file (relative patterns start from {Path.cwd()})")
+        return
     if not Path(path).exists():
         raise UsageError(f"--video_list {path} not found (relative paths start from {Path.cwd()})")
-    if Path(path).is_dir():
-        raise UsageError(f"--video_list {path} is a folder: give a text file with one video path per line")
     if not read_video_list(path):
+        if Path(path).is_dir():
+            raise UsageError(f"--video_list {path} is a folder with no video in it (searched recursively by extension: .mp4, .mov, .avi, .mkv, ...)")
         raise UsageError(f"--video_list {path} lists no video (only blank lines or # comments): put one video path per line")
 
 

@@ -7,12 +7,15 @@ class phrase its characters came from, so a label is always exactly one of the p
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 SEPARATOR = " . "
+# What people type between classes: "person . car", "person, car", "person; car".
+_SEPARATORS = re.compile(r"[.,;]")
 
 
 @dataclass(frozen=True)
@@ -36,21 +39,31 @@ class Prompt:
 
 
 def parse_prompt(text: str) -> Prompt:
-    """Split "Car. Person." / "car . person" / "car" into class phrases.
+    """Split "Car. Person." / "car . person" / "person, car" / "car" into class phrases.
 
-    Phrases are separated by dots, lowercased (the text encoders are uncased), inner whitespace
+    Phrases are separated by dots, commas or semicolons, lowercased (the text encoders are uncased), inner whitespace
     collapsed, empty pieces dropped and duplicates removed keeping the first occurrence.
     """
     if not isinstance(text, str):
         raise TypeError(f"prompt must be a string, got {type(text).__name__}")
     classes: list[str] = []
-    for piece in text.split("."):
+    for piece in _SEPARATORS.split(text):
         phrase = " ".join(piece.lower().split())
         if phrase and phrase not in classes:
             classes.append(phrase)
     if not classes:
         raise ValueError(f"prompt {text!r} names no class; write e.g. 'car . person'")
     return Prompt(tuple(classes))
+
+
+def normalise_prompt(text: str) -> str:
+    """The prompt's one spelling, "person . car", used wherever a prompt is a key or a name (resume
+    keys, file names, the record's `text_prompt`): "Person, car", "person. car" and "person . car"
+    are one prompt. Text that names no class comes back stripped (the start-up check refuses it)."""
+    try:
+        return SEPARATOR.join(parse_prompt(text).classes)
+    except ValueError:
+        return text.strip()
 
 
 def class_token_map(prompt: Prompt, offsets: Sequence[tuple[int, int]]) -> np.ndarray:

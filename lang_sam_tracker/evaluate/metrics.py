@@ -19,11 +19,14 @@ MATCH_IOU = 0.5
 
 # (report column, motmetrics metric); HOTA columns come from TrackEval.
 MOTMETRICS = (
-    ("IDF1", "idf1"), ("IDP", "idp"), ("IDR", "idr"), ("MOTA", "mota"), ("IDSW", "num_switches"),
-    ("FP", "num_false_positives"), ("FN", "num_misses"), ("GT_dets", "num_objects"), ("GT_ids", "num_unique_objects"),
+    ("IDF1", "idf1"), ("IDP", "idp"), ("IDR", "idr"), ("MOTA", "mota"), ("MOTP", "motp"), ("IDSW", "num_switches"),
+    ("FP", "num_false_positives"), ("FN", "num_misses"), ("MT", "mostly_tracked"), ("ML", "mostly_lost"),
+    ("Frag", "num_fragmentations"), ("GT_dets", "num_objects"), ("GT_ids", "num_unique_objects"),
     ("Pred_dets", "num_predictions"),
 )
 HOTA_FIELDS = ("HOTA", "DetA", "AssA", "LocA")
+# Columns that count something (integers); every other score is a fraction (a percentage in the table).
+COUNTS = frozenset({"frames", "IDSW", "FP", "FN", "MT", "ML", "Frag", "GT_dets", "GT_ids", "Pred_dets"})
 
 
 def _libraries():
@@ -133,7 +136,14 @@ def clear_and_identity(accumulators: list, names: list[str]) -> dict[str, dict[s
     summary = mm.metrics.create().compute_many(
         accumulators, names=names, metrics=[m for _, m in MOTMETRICS], generate_overall=True
     )
-    return {
-        str(name): {column: float(summary.loc[name, metric]) for column, metric in MOTMETRICS}
-        for name in summary.index
-    }
+    return {str(name): {column: _value(column, summary.loc[name, metric]) for column, metric in MOTMETRICS} for name in summary.index}
+
+
+def _value(column: str, value) -> float | int:
+    """Counts as integers; MOTP as MOTChallenge and TrackEval report it, the mean IoU of the matches
+    (motmetrics gives the mean distance, 1 - IoU here; no match: 0)."""
+    if column in COUNTS:
+        return int(value)
+    if column == "MOTP":
+        return 0.0 if np.isnan(value) else 1.0 - float(value)
+    return float(value)

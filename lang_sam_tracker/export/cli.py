@@ -13,6 +13,7 @@ from tqdm import tqdm
 from ..errors import one_line
 from .mot import NUMBERINGS, MotExporter
 from .source import MALFORMED, ExportError, Record, SequenceNames, iter_records, malformed
+from ..argtypes import accept_both_spellings
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def export(results: Path, formats: Sequence[str], out_dir: Path, args: argparse.
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="python -m lang_sam_tracker.export",
         description="Convert a results file (--group_by frame or object, or --sidecar records) into MOTChallenge txt, CSV/Parquet, "
         "YouTube-VIS JSON or a per-object summary. Reads one frame at a time, so memory stays flat for any file or record size "
@@ -87,7 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(-2, -3, ... added when a stem repeats). Exit status: 0 done; 2 bad input (nothing half-written is left).",
     )
     parser.add_argument("results", type=Path, help="results file written by lang-sam-track (JSONL, one record per video)")
-    parser.add_argument("--format", nargs="+", choices=FORMATS, required=True, help="one or more output formats, written in one pass")
+    parser.add_argument(
+        "--format", nargs="+", action="extend", choices=FORMATS, required=True,
+        help="one or more output formats, written in one pass (repeatable: --format mot --format csv writes both)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument(
         "--mot_frames", choices=NUMBERINGS, default="source",
@@ -100,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or compressed COCO RLE strings (smaller, as VIS results files)",
     )
     parser.add_argument("--log_level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
-    return parser
+    return accept_both_spellings(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

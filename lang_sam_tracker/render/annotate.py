@@ -33,10 +33,11 @@ _GOLDEN = 0.618033988749895
 _STOP = object()
 
 
-def annotated_video_path(output_dir: str | os.PathLike, video_path: str | os.PathLike) -> Path:
+def annotated_video_path(output_dir: str | os.PathLike, video_path: str | os.PathLike, text_prompt: str) -> Path:
     """`<output_dir>/<stem>_<hash8>.mp4`, both from the resolved source path (`keys.resolve_video_path`,
-    the path of the resume key): same-named videos stay apart, one file's listings share one name."""
-    return Path(output_dir) / f"{Path(resolve_video_path(video_path)).stem}_{key_digest(video_path)}.mp4"
+    the path of the resume key) and the hash also from the normalised prompt: same-named videos stay
+    apart, one file's listings share one name, and a second prompt never overwrites the first's video."""
+    return Path(output_dir) / f"{Path(resolve_video_path(video_path)).stem}_{key_digest(video_path, text_prompt)}.mp4"
 
 
 def partial_video_path(final: Path) -> Path:

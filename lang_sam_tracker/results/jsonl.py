@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from . import index as results_index
+from ..detectors.prompt import normalise_prompt
 from .keys import resume_key  # noqa: F401 - re-exported: the resume rule lives in keys
 from .spool import SpooledArray, dumps, fsync_dir
 
@@ -212,9 +213,12 @@ def load_done(results_path: str | os.PathLike, text_prompt: str | None = None) -
     """
     done: dict[tuple[str, str], str | None] = {}
     for entry in results_index.load_entries(results_path):
-        if not entry.is_record or (text_prompt is not None and entry.text_prompt != text_prompt):
+        if not entry.is_record:
             continue
-        done[entry.key()] = entry.config_hash
+        key = entry.key()  # its prompt normalised, as the run's is
+        if text_prompt is not None and key[1] != normalise_prompt(text_prompt):
+            continue
+        done[key] = entry.config_hash
     return done
 
 
@@ -229,7 +233,7 @@ def record_failure(
     """Append one line to the failure ledger beside the results file."""
     entry = {
         "video_path": str(video_path),
-        "text_prompt": text_prompt,
+        "text_prompt": normalise_prompt(text_prompt),
         "error": " ".join(str(error).split()),
         "attempts": int(attempts),
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -27,6 +27,7 @@ from .keys import record_key, resolve_video_path
 from .index import load_entries
 from .video_list import read_video_list  # the list's own rules: comments, CRLF, duplicates
 from ..shard import Shard, shard_in_name
+from ..argtypes import accept_both_spellings
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +217,7 @@ def report(summary: MergeSummary) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="python -m lang_sam_tracker.results.merge",
         description="Combine the per-shard results of a sharded run (--shard_index/--num_shards, SLURM job arrays) "
         "and their failure ledgers into one JSONL, one record per video and prompt.",
@@ -226,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, required=True, help="merged results file (appended to; records it already holds are kept and not duplicated); its ledger is OUTPUT.failed.jsonl")
     parser.add_argument("--video_list", type=Path, default=None, help="the list the shards ran: report listed videos done nowhere")
     parser.add_argument("--text_prompt", default=None, help="with --video_list: count a video as done only for this prompt (default: any prompt)")
-    return parser
+    return accept_both_spellings(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

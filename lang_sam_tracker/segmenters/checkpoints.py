@@ -126,6 +126,33 @@ def default_checkpoint_path(sam_type: str) -> Path:
     return DEFAULT_MODEL_PATH.parent / get_model_spec(sam_type).filename
 
 
+CACHE_ENV_VAR = "LANG_SAM_TRACKER_HOME"
+
+
+def user_cache_dir() -> Path:
+    """Where checkpoints are kept for every working folder: $LANG_SAM_TRACKER_HOME, else ~/.cache/lang_sam_tracker."""
+    home = os.environ.get(CACHE_ENV_VAR, "").strip()
+    return Path(home).expanduser() if home else Path.home() / ".cache" / "lang_sam_tracker"
+
+
+def resolve_model_path(model_path: str | os.PathLike, sam_type: str) -> str:
+    """The checkpoint path a run uses for `--model_path`.
+
+    A path the user chose is used as given. The relative default (models/sam2/checkpoints/..., from
+    the working folder) is used where it exists, for setups that put the checkpoint there; otherwise
+    the checkpoint is found in, or downloaded once into, the user cache (`user_cache_dir()/sam2/`),
+    instead of once per working folder.
+    """
+    path = Path(model_path)
+    defaults = {DEFAULT_MODEL_PATH}
+    if sam_type in SAM2_MODELS:
+        defaults.add(default_checkpoint_path(sam_type))
+    if path not in defaults or path.exists():
+        return os.fspath(model_path)
+    name = get_model_spec(sam_type).filename if sam_type in SAM2_MODELS else path.name
+    return os.fspath(user_cache_dir() / "sam2" / name)
+
+
 def checkpoint_url(spec: Sam2ModelSpec) -> str:
     """Where `spec`'s checkpoint is downloaded from: the official URL, or its copy under $LANG_SAM_TRACKER_SAM2_MIRROR."""
     mirror = os.environ.get(MIRROR_ENV_VAR, "").strip()

@@ -4,6 +4,7 @@ annotated video's temporary name, a bad video list; and one record per file howe
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from concurrent.futures import Future
@@ -60,7 +61,18 @@ class FakeTracker:
         return builder.build(STATS, {"version": "t", "config_hash": "c"}, output_video=str(output_video) if output_video else None)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Listed names are files in the test's folder (the fake trackers never open them, but a batch
+    skips listed videos that do not exist)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _run(tmp_path: Path, videos: list[str], **kw) -> RunConfig:
+    for video in videos:  # relative to the working directory, as a batch opens them
+        if not os.path.exists(video):
+            Path(video).parent.mkdir(parents=True, exist_ok=True)
+            Path(video).touch()
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(videos) + "\n")
     return RunConfig(video_list=listing, text_prompt="car", output_jsonl=tmp_path / "out" / "r.jsonl", **kw)
@@ -160,7 +172,7 @@ def test_annotated_video_appears_under_its_name_only_when_the_video_succeeds(tmp
     video, tracker = _scene_tracker(tmp_path)
     engine = Engine(_run(tmp_path, []), Slot(0), "cpu")
     engine.tracker = tracker
-    final = annotated_video_path(tmp_path / "videos", video)
+    final = annotated_video_path(tmp_path / "videos", video, "car")
     opened = []
     real_init = AnnotatedVideoWriter.__init__
 
@@ -208,7 +220,7 @@ def test_relative_and_absolute_listings_of_one_file_give_one_record(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     listed = ["clips/a.mp4", str(clips / "a.mp4"), "./clips/../clips/a.mp4", "link.mp4"]
     assert read_video_list(_run(tmp_path, listed).video_list) == ["clips/a.mp4"]
-    assert len({annotated_video_path("out", v) for v in listed}) == 1, "annotated videos follow the same rule"
+    assert len({annotated_video_path("out", v, "car") for v in listed}) == 1, "annotated videos follow the same rule"
 
     run = _run(tmp_path, listed)
     tracker = FakeTracker()

@@ -156,3 +156,19 @@ def test_ctrl_c_to_the_process_group_while_workers_start_prints_no_traceback(tmp
     assert proc.returncode == 128 + signal.SIGINT, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert not Path(str(out).replace(".jsonl", ".failed.jsonl")).exists()
+
+
+def test_the_frame_bar_rate_starts_at_the_first_processed_frame_not_at_model_loading(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with BatchProgress(total=1, interactive=True) as progress:
+        progress.slot_busy("CPU 0", "a.mp4")
+        bar = progress._frame_bars["CPU 0"]
+        bar.start_t -= 100.0  # the models took 100 s to load before the first frame
+        bar.last_print_t -= 100.0
+        progress.slot_frames("CPU 0", "a.mp4", 1, 60, None)
+        assert bar.format_dict["elapsed"] < 50, "the clock still counts model loading"
+        progress.slot_frames("CPU 0", "a.mp4", 3, 60, None)
+        assert (bar.n, bar.total) == (3, 60)
+        elapsed = bar.format_dict["elapsed"]
+        rate = bar.format_dict["rate"] or (bar.n - bar.initial) / max(elapsed, 1e-9)
+        assert rate > 2 / 50, "the rate counts model loading: ~0.03 frames/s would be said for this video"

@@ -41,3 +41,20 @@ def test_wrapper_checks_the_list_first_and_says_what_workers_it_will_get(tmp_pat
     proc = run_wrapper(tmp_path, {**env, "VIDEO_LIST": "l.txt"}, timeout=30)
     assert "Workers:             one per visible GPU; 1 CPU worker if none" in proc.stdout  # not "(one per GPU)"
     assert not (tmp_path / "outputs").exists()  # the wrapper creates nothing itself
+
+
+def test_wrapper_passes_its_arguments_and_help_runs_nothing(tmp_path, tiny_model_args, subprocess_env):
+    env = {**subprocess_env, "PYTHON": sys.executable, "VIDEO_LIST": "missing.txt"}
+    proc = subprocess.run(["bash", str(WRAPPER), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--video_list" in proc.stdout and "=====" not in proc.stdout
+    assert not list(tmp_path.iterdir()), "--help wrote something"
+    scenes.write_video(scenes.three_movers(width=64, height=48, n_frames=3), tmp_path / "a.mp4")
+    env = {**env, "NUM_WORKERS": "1", "OUTPUT_JSONL": "default.jsonl"}
+    proc = subprocess.run(
+        ["bash", str(WRAPPER), "--video-list", "a.mp4", "--text_prompt", "person, car", "--output_jsonl", "mine.jsonl", *tiny_model_args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (record,) = [json.loads(line) for line in (tmp_path / "mine.jsonl").read_text().splitlines()]
+    assert record["text_prompt"] == "person . car" and not (tmp_path / "default.jsonl").exists()
+    assert "1 record(s) in mine.jsonl" in proc.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from lang_sam_tracker.detectors.prompt import Prompt, class_token_map, parse_prompt, tokenize_prompt
+from lang_sam_tracker.detectors.prompt import Prompt, class_token_map, normalise_prompt, parse_prompt, tokenize_prompt
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,9 @@ from lang_sam_tracker.detectors.prompt import Prompt, class_token_map, parse_pro
         ("  car  ..  person .  ", ("car", "person")),
         ("car . Car . person . car.", ("car", "person")),
         ("Traffic   Light. dog", ("traffic light", "dog")),
+        ("person, car", ("person", "car")),  # what people type
+        ("person; car;dog", ("person", "car", "dog")),
+        ("Person, car . person;", ("person", "car")),
     ],
 )
 def test_parse_prompt(text, classes):
@@ -79,3 +82,14 @@ def test_slow_tokenizer_is_refused(tiny_gdino_hf):
     slow = BertTokenizer.from_pretrained(tiny_gdino_hf)
     with pytest.raises(ValueError, match="offsets"):
         tokenize_prompt(slow, parse_prompt("car"))
+
+
+def test_one_prompt_however_it_is_spelled_is_one_key():
+    from lang_sam_tracker.results.keys import key_digest, resume_key
+
+    spellings = ["person . car", "person. car", "Person, car", "person;car.", "  person .   car "]
+    assert {normalise_prompt(s) for s in spellings} == {"person . car"}
+    assert len({resume_key("clip.mp4", s) for s in spellings}) == 1
+    assert len({key_digest("clip.mp4", s) for s in spellings}) == 1
+    assert key_digest("clip.mp4", "dog") != key_digest("clip.mp4", "person . car")
+    assert normalise_prompt(" . ") == "."  # names no class: left for the start-up check to refuse

@@ -22,7 +22,7 @@ def _scores(tmp_path: Path, records: list[dict], *args: str) -> list[dict]:
     n = len(list(tmp_path.glob("results*.jsonl")))
     results = write_results(tmp_path / ("results.jsonl" if n == 0 else f"results{n}.jsonl"), records)
     out = tmp_path / "report.json"
-    assert main([str(results), "--gt", str(tmp_path / "gt"), "--out", str(out), *args]) == 0
+    assert main([str(results), "--gt", str(tmp_path / "gt"), "--out", str(out), "--fractions", *args]) == 0
     return json.loads(out.read_text())["rows"]
 
 
@@ -109,6 +109,9 @@ def test_scores_equal_trackeval_run_on_the_exported_mot_files(tmp_path):
     assert ours["MOTA"] == pytest.approx(ref["CLEAR"]["MOTA"], abs=1e-9)
     assert (ours["IDSW"], ours["FP"], ours["FN"]) == (ref["CLEAR"]["IDSW"], ref["CLEAR"]["CLR_FP"], ref["CLEAR"]["CLR_FN"])
     assert ours["IDF1"] == pytest.approx(ref["Identity"]["IDF1"], abs=1e-9)
+    assert ours["MOTP"] == pytest.approx(ref["CLEAR"]["MOTP"], abs=1e-9)
+    assert (ours["MT"], ours["ML"], ours["Frag"]) == (ref["CLEAR"]["MT"], ref["CLEAR"]["ML"], ref["CLEAR"]["Frag"])
+    assert all(type(ours[c]) is int for c in ("IDSW", "FP", "FN", "MT", "ML", "Frag", "GT_dets", "frames"))
     # the data is not trivial: every kind of error is present
     assert ours["IDSW"] >= 2 and ours["FP"] > 7 and ours["FN"] > 0 and 0.5 < ours["HOTA"] < 0.95
 
@@ -212,3 +215,21 @@ def test_api_reports_problems_without_raising(tmp_path):
     results = write_results(tmp_path / "r.jsonl", [make_record("a.mp4", movers(3), save_masks=False), make_record("b.mp4", movers(3), save_masks=False)])
     report = evaluate(results, Options(gt_dir=tmp_path / "gt", classes=parse_class_map(None)))
     assert report.exit_code == 1 and len(report.problems) == 1 and [r["video"] for r in report.rows] == ["a.mp4", "OVERALL"]
+
+
+def test_the_table_reads_in_percent_with_integer_counts_and_aligns_wide_names(tmp_path, capsys):
+    from lang_sam_tracker.evaluate.cli import text_width
+
+    truth = movers(6, ids=(0, 1), labels=("person",) * 2)
+    write_gt(tmp_path / "gt", "步行者", truth)
+    results = write_results(tmp_path / "results.jsonl", [make_record("clips/步行者.mp4", truth, save_masks=False)])
+    assert main([str(results), "--gt", str(tmp_path / "gt")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, row = lines[0].split(), lines[1].split()
+    values = dict(zip(header, row))
+    assert values["HOTA"] == values["MOTA"] == values["MOTP"] == values["IDF1"] == "100.0"
+    assert values["IDSW"] == values["FP"] == "0" and values["MT"] == "2" and values["ML"] == "0" and values["Frag"] == "0"
+    assert len({text_width(line) for line in lines}) == 1, "columns misaligned:\n" + "\n".join(lines)
+    assert main([str(results), "--gt", str(tmp_path / "gt"), "--fractions"]) == 0
+    values = dict(zip(*(line.split() for line in capsys.readouterr().out.splitlines()[:2])))
+    assert values["HOTA"] == "1.000" and values["IDSW"] == "0"

@@ -337,3 +337,10 @@ def test_ytvis_file_is_read_by_trackeval_youtube_vis(results, tmp_path):
     for cls in ("person", "car"):
         hota = combined[cls]["HOTA"]
         assert hota["HOTA_TP"][0] > 0 and float(np.mean(hota["HOTA"])) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("layout", ["frame"])
+def test_format_given_twice_adds_up(results, tmp_path):
+    proc = _run(str(results), "--format", "mot", "--format", "csv", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o" / "tracks.csv").is_file() and list((tmp_path / "o").glob("*.txt"))

@@ -73,12 +73,19 @@ def test_colours_are_stable_and_distinct_per_id():
 
 
 def test_same_named_videos_in_different_folders_never_collide(tmp_path, monkeypatch):
-    a = annotated_video_path(tmp_path / "out", "cam1/clip.mp4")
-    b = annotated_video_path(tmp_path / "out", "cam2/clip.mp4")
+    a = annotated_video_path(tmp_path / "out", "cam1/clip.mp4", "car")
+    b = annotated_video_path(tmp_path / "out", "cam2/clip.mp4", "car")
     assert a != b and a.parent == b.parent == tmp_path / "out"
     assert a.name.startswith("clip_") and a.suffix == ".mp4"
     monkeypatch.chdir(tmp_path)
-    assert annotated_video_path("o", "cam1/clip.mp4") == annotated_video_path("o", os.path.abspath("cam1/clip.mp4"))
+    assert annotated_video_path("o", "cam1/clip.mp4", "car") == annotated_video_path("o", os.path.abspath("cam1/clip.mp4"), "car")
+
+
+def test_a_second_prompt_never_overwrites_the_first_prompts_video():
+    first = annotated_video_path("o", "clip.mp4", "person . car")
+    assert annotated_video_path("o", "clip.mp4", "dog") != first
+    # one prompt however it is spelled
+    assert annotated_video_path("o", "clip.mp4", "Person, car") == annotated_video_path("o", "clip.mp4", "person. car") == first
 
 
 def test_bad_input_is_refused_and_encoder_errors_surface(tmp_path):

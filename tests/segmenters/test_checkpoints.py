@@ -283,3 +283,27 @@ def test_unreadable_checkpoints_are_refused(tiny_sam2, tmp_path, content, reason
     with pytest.raises(ModelLoadError) as err:
         build_sam2_streaming("sam2.1_hiera_tiny", bad, tiny_sam2[0], "cpu")
     _assert_one_line(str(err.value), str(bad), reason)
+
+
+def test_the_relative_default_checkpoint_lives_in_the_user_cache_unless_it_exists_here(tmp_path, monkeypatch):
+    from lang_sam_tracker.segmenters.checkpoints import resolve_model_path, user_cache_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LANG_SAM_TRACKER_HOME", str(tmp_path / "home"))
+    assert user_cache_dir() == tmp_path / "home"
+    cached = str(tmp_path / "home" / "sam2" / "sam2.1_hiera_large.pt")
+    assert resolve_model_path(str(DEFAULT_MODEL_PATH), "sam2.1_hiera_large") == cached  # one copy for every folder
+    assert resolve_model_path(str(DEFAULT_MODEL_PATH), "sam2_hiera_tiny").endswith("home/sam2/sam2_hiera_tiny.pt")
+    assert resolve_model_path("mine/ckpt.pt", "sam2.1_hiera_large") == "mine/ckpt.pt"  # a path the user chose
+    DEFAULT_MODEL_PATH.parent.mkdir(parents=True)
+    DEFAULT_MODEL_PATH.touch()  # a setup that put the checkpoint where the seed did keeps using it
+    assert resolve_model_path(str(DEFAULT_MODEL_PATH), "sam2.1_hiera_large") == str(DEFAULT_MODEL_PATH)
+    monkeypatch.delenv("LANG_SAM_TRACKER_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert user_cache_dir() == tmp_path / "user" / ".cache" / "lang_sam_tracker"
+    # the CLI's default flags reach the cache
+    from lang_sam_tracker.cli.parser import build_parser, run_config_from_args
+
+    DEFAULT_MODEL_PATH.unlink()
+    args = build_parser(False).parse_args(["--video_list", "l", "--text_prompt", "car", "--output_jsonl", "r.jsonl"])
+    assert run_config_from_args(args).models.model_path == str(tmp_path / "user/.cache/lang_sam_tracker/sam2/sam2.1_hiera_large.pt")

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ...detectors.prompt import normalise_prompt
 from ...video import VideoInfo
 from ..keys import key_digest, resolve_video_path
 from ..spool import SIDECAR_SUFFIX, ArraySpool, LineSpool, ObjectArraySpool, dumps
@@ -274,7 +275,8 @@ class RecordBuilder:
         record: dict[str, Any] = {
             "video_path": self.video_path,
             "resolved_path": resolve_video_path(self.video_path),
-            "text_prompt": self.text_prompt,
+            "text_prompt": normalise_prompt(self.text_prompt),  # the resume key's spelling
+            "text_prompt_as_given": self.text_prompt,
             "video_info": {
                 "width": int(self.info.width),
                 "height": int(self.info.height),
