@@ -44,6 +44,7 @@ from .groundingdino_bert import wrapped_bert
 from .postprocess import PostProcess, check_frames, same_size_batches
 from .prompt import parse_prompt, tokenize_prompt
 from .sources import resolve_text_encoder
+from .transformers_compat import quiet_progress
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def build_groundingdino(config_path: Path, device: torch.device, text_encoder: s
     stdout = io.StringIO()
     try:
         # wrapped_bert: groundingdino-py's own BERT wrapper calls methods transformers 5 removed.
-        with contextlib.redirect_stdout(stdout), wrapped_bert():  # it prints its text encoder name
+        with contextlib.redirect_stdout(stdout), wrapped_bert(), quiet_progress():  # it prints its text encoder name
             model = build_model(args)
     except OSError as exc:
         name = args.text_encoder_type
