@@ -80,10 +80,13 @@ def _decode(path: Path, per_frame) -> float:
 
 
 def _hf_processor():
-    """The Grounding DINO image processor at its real settings (800 / 1333), no download needed."""
-    from transformers import GroundingDinoImageProcessor
+    """The Grounding DINO image processor the detector loads (PIL), at its real settings (800 / 1333), no download needed."""
+    try:  # transformers 5: the PIL backend has its own class (the plain name is the torchvision backend)
+        from transformers import GroundingDinoImageProcessorPil as ImageProcessor
+    except ImportError:
+        from transformers import GroundingDinoImageProcessor as ImageProcessor
 
-    return GroundingDinoImageProcessor(size={"shortest_edge": 800, "longest_edge": 1333})
+    return ImageProcessor(size={"shortest_edge": 800, "longest_edge": 1333})
 
 
 def measure_host(path: Path, repeats: int) -> list[list[str]]:

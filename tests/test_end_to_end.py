@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -131,3 +134,33 @@ def test_long_video_memory_is_flat(tmp_path, tiny_model_args):
     assert rss[3000] <= rss[300] * 1.10, {k: v / 2**20 for k, v in rss.items()}
     stats = engine.tracker.segmenter.stats()
     assert stats["images"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["batch_track_videos.py", "batch_track_videos_multiprocess.py"])
+@pytest.mark.parametrize("backend", ["hf", "groundingdino"])
+def test_both_scripts_run_each_detector_backend(tmp_path, tiny_model_args, tiny_gdino_original, subprocess_env, script, backend):
+    """Each script, as a user runs it, with SAM 2 and each detector backend: one valid record per clip."""
+    args = list(tiny_model_args)
+    if backend == "groundingdino":
+        at = args.index("--detector_model")
+        del args[at : at + 2]
+        config, checkpoint = tiny_gdino_original
+        args += ["--detector_backend", "groundingdino", "--detector_config", str(config), "--detector_checkpoint", str(checkpoint)]
+    clip = scenes.write_video(scenes.three_movers(width=64, height=48, n_frames=12, fps=6), tmp_path / "clip.mp4")
+    (tmp_path / "list.txt").write_text(f"{clip}\n")
+    out = tmp_path / "r.jsonl"
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, str(root / "scripts" / script), "--video_list", str(tmp_path / "list.txt"),
+         "--text_prompt", "car . person", "--output_jsonl", str(out), *args],
+        env=subprocess_env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    validate_record(record)
+    assert record["video_info"]["processed_frames"] == 12
+    assert record["stats"]["num_objects"] >= 1  # threshold 0 and min_hits 1: random boxes become objects
+    assert "Loading weights" not in proc.stderr  # model loading stays quiet in every process

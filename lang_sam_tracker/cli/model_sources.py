@@ -112,7 +112,7 @@ def _check_hf_model(name: str, flag: str, what: str, problems: list[str], remote
     if not cached:
         endpoint = os.environ.get("HF_ENDPOINT", DEFAULT_HF_ENDPOINT).rstrip("/")
         fix = (
-            f"on a machine with internet run `huggingface-cli download {name}` and copy its Hugging Face cache "
+            f"on a machine with internet run `hf download {name}` and copy its Hugging Face cache "
             f"($HF_HOME, default ~/.cache/huggingface) here, or pass a local save_pretrained folder as {flag}"
         )
         remote.append(_Remote(f"{what} {name!r} ({flag})", f"{endpoint}/api/models/{name}", fix, hub_id=name))
@@ -186,7 +186,7 @@ def _probe(r: _Remote, timeout_s: float) -> str | None:
             host = urllib.parse.urlsplit(r.url).netloc
             return (
                 f"{r.what} is not on this machine and {host} has no such model (HTTP {exc.code}): check the id; "
-                "a gated model needs `huggingface-cli login` or HF_TOKEN"
+                "a gated model needs `hf auth login` or HF_TOKEN"
             )
         if exc.code == 404:
             return f"{r.what} is not on this machine and {r.url} does not exist (HTTP 404); {r.fix}"

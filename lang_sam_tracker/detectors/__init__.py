@@ -87,7 +87,7 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_HF_MODEL,
         help="hf backend: hub id or local save_pretrained folder (default %(default)s; "
         "IDEA-Research/grounding-dino-tiny is faster). Downloads go to the Hugging Face cache ($HF_HOME); "
-        "offline, pre-download with `huggingface-cli download ID`",
+        "offline, pre-download with `hf download ID`",
     )
     group.add_argument(
         "--detector_config",

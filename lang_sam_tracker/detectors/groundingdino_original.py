@@ -8,6 +8,9 @@ dropping the two keys official checkpoints carry that inference does not use (`l
 a training-only denoising embedding, and `bert.embeddings.position_ids`, a buffer newer
 transformers no longer saves).
 
+BERT: groundingdino-py's `BertModelWarper` is swapped for `groundingdino_bert.BertTextEncoder` while
+the model is built (the upstream wrapper does not run on transformers 5; outputs are bit-identical).
+
 Text encoder: the config's `text_encoder_type` (or `text_encoder=`) may be a local BERT folder
 (config + vocab; a path relative to the config file's folder works too); a hub id such as
 "bert-base-uncased" is read from the Hugging Face cache, downloading only when the hub is online.
@@ -37,9 +40,11 @@ import torch.nn.functional as F
 
 from ..errors import ModelLoadError
 from .base import Detections
+from .groundingdino_bert import wrapped_bert
 from .postprocess import PostProcess, check_frames, same_size_batches
 from .prompt import parse_prompt, tokenize_prompt
 from .sources import resolve_text_encoder
+from .transformers_compat import quiet_progress
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +131,14 @@ def build_groundingdino(config_path: Path, device: torch.device, text_encoder: s
     args.device = str(device)
     stdout = io.StringIO()
     try:
-        with contextlib.redirect_stdout(stdout):  # groundingdino-py prints its text encoder name
+        # wrapped_bert: groundingdino-py's own BERT wrapper calls methods transformers 5 removed.
+        with contextlib.redirect_stdout(stdout), wrapped_bert(), quiet_progress():  # it prints its text encoder name
             model = build_model(args)
     except OSError as exc:
         name = args.text_encoder_type
         raise ModelLoadError(
             f"text encoder {name!r} of {config_path} cannot be loaded ({str(exc).splitlines()[0]}); "
-            f"pre-download it with `huggingface-cli download {name}` or set text_encoder_type to a local BERT folder"
+            f"pre-download it with `hf download {name}` or set text_encoder_type to a local BERT folder"
         ) from exc
     except (AttributeError, KeyError, AssertionError, NotImplementedError) as exc:
         raise ModelLoadError(f"Grounding DINO config {config_path} is invalid ({type(exc).__name__}: {exc})") from exc

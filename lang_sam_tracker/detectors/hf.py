@@ -7,6 +7,8 @@ changed between transformers 4 and 5 (`box_threshold` -> `threshold`, `labels` -
 Grounding DINO models score caption tokens, mapped back to classes by `prompt.tokenize_prompt`;
 OWL models score one text query per class, so each class is its own "token" and both thresholds
 apply to the class score. OmDet-Turbo (task-prompted, other outputs) is not supported.
+Processors load with their PIL image backend on transformers 4 and 5 alike (see
+`transformers_compat`), without progress bars.
 
 Precision: on CUDA the forward runs under float16 autocast (matmuls and convolutions in half,
 softmax / layer norm / sigmoid kept in float32 by autocast) with float32 weights; logits and
@@ -29,6 +31,7 @@ from .hf_preprocess import HFDevicePreprocessor
 from .postprocess import PostProcess, check_frames, same_size_batches
 from .prompt import parse_prompt, tokenize_prompt
 from .sources import hf_folder_problem, looks_like_path, offline_switch
+from .transformers_compat import processor_kwargs, quiet_progress
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ def _load_error(model: str, exc: Exception, folder: Path | None) -> ModelLoadErr
         )
     return ModelLoadError(
         f"cannot load Hugging Face detector {model!r} ({cause}); pre-download it with "
-        f"`huggingface-cli download {model}` (cache in $HF_HOME, default ~/.cache/huggingface) "
+        f"`hf download {model}` (cache in $HF_HOME, default ~/.cache/huggingface) "
         "or pass a local save_pretrained folder as --detector_model"
     )
 
@@ -78,8 +81,9 @@ class HFZeroShotDetector:
         source = str(folder) if folder is not None else model
         offline = offline_switch() is not None  # LANG_SAM_TRACKER_OFFLINE covers the hub too
         try:
-            self.processor = AutoProcessor.from_pretrained(source, local_files_only=offline)
-            self.model = AutoModelForZeroShotObjectDetection.from_pretrained(source, local_files_only=offline)
+            with quiet_progress():
+                self.processor = AutoProcessor.from_pretrained(source, local_files_only=offline, **processor_kwargs())
+                self.model = AutoModelForZeroShotObjectDetection.from_pretrained(source, local_files_only=offline)
         except (OSError, ValueError) as exc:
             raise _load_error(model, exc, folder) from exc
         model_type = self.model.config.model_type

@@ -158,7 +158,7 @@ def test_missing_models_are_all_named_in_one_line_offline(job, tmp_path, capsys,
     line = lines[0]
     assert "2 models cannot be loaded" in line and "sam.pt" in line and "nobody/no-such-detector-xyz" in line
     assert line.count("downloads are disabled by LANG_SAM_TRACKER_OFFLINE") == 2
-    assert "wget https://dl.fbaipublicfiles.com/" in line and "huggingface-cli download nobody/no-such-detector-xyz" in line
+    assert "wget https://dl.fbaipublicfiles.com/" in line and "hf download nobody/no-such-detector-xyz" in line
     assert os.environ["HF_HUB_OFFLINE"] == "1"  # handed on to the workers (and transformers here)
 
 

@@ -142,6 +142,19 @@ def original_detector(tiny_gdino_original):
     return OriginalGroundingDinoDetector(config, checkpoint, device="cpu", postprocess=LOOSE)
 
 
+def _bytes_to_unicode() -> dict[int, str]:
+    """Byte-level BPE's printable stand-in for each byte (GPT-2 / CLIP vocabularies)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1), *range(ord("\u00ae"), ord("\u00ff") + 1)]
+    stand_ins, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            stand_ins[byte] = chr(byte)
+        else:
+            stand_ins[byte] = chr(256 + extra)
+            extra += 1
+    return stand_ins
+
+
 def _build_tiny_owl(folder, version: str):
     """A tiny random OWL-ViT / OWLv2 save_pretrained folder, with a character-level CLIP BPE vocabulary."""
     import json
@@ -149,14 +162,14 @@ def _build_tiny_owl(folder, version: str):
     from transformers import CLIPTokenizer
     from transformers import OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor
     from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
-    from transformers.models.clip.tokenization_clip import bytes_to_unicode
 
-    chars = list(bytes_to_unicode().values())
+    chars = list(_bytes_to_unicode().values())
     vocab = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
     folder.mkdir(parents=True)
     (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
+    # from_pretrained: transformers 5's CLIPTokenizer(...) takes a vocabulary dict, 4's takes file paths
+    tokenizer = CLIPTokenizer.from_pretrained(str(folder), model_max_length=16)
     config_cls, model_cls, image_cls, processor_cls = {
         "owlvit": (OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor),
         "owlv2": (Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor),
@@ -365,7 +378,7 @@ def test_cli_flags_round_trip():
 def test_hf_missing_folder_or_uncached_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist"):
         HFZeroShotDetector(str(tmp_path / "no_such_model"))
-    with pytest.raises(ModelLoadError, match="huggingface-cli download nobody-here/no-such-detector"):
+    with pytest.raises(ModelLoadError, match="hf download nobody-here/no-such-detector"):
         HFZeroShotDetector("nobody-here/no-such-detector")  # the hub is offline in tests
     with pytest.raises(ModelLoadError, match=str(tmp_path)):
         HFZeroShotDetector(str(tmp_path))  # a folder without a model
@@ -383,7 +396,7 @@ def test_original_text_encoder_not_available_offline(tmp_path, tiny_gdino_origin
     config, checkpoint = tiny_gdino_original
     text = config.read_text().replace("text_encoder_type = ", "text_encoder_type = 'nobody-here/no-bert'  # ", 1)
     (tmp_path / "cfg.py").write_text(text)
-    with pytest.raises(ModelLoadError, match="huggingface-cli download nobody-here/no-bert"):
+    with pytest.raises(ModelLoadError, match="hf download nobody-here/no-bert"):
         OriginalGroundingDinoDetector(tmp_path / "cfg.py", checkpoint)
 
 

@@ -77,9 +77,13 @@ def test_token_map_from_offsets_ignores_special_tokens():
 
 
 def test_slow_tokenizer_is_refused(tiny_gdino_hf):
-    from transformers import BertTokenizer
+    try:  # transformers 5: BertTokenizer is the fast one, the pure-Python one is BertTokenizerLegacy
+        from transformers import BertTokenizerLegacy as SlowBertTokenizer
+    except ImportError:
+        from transformers import BertTokenizer as SlowBertTokenizer
 
-    slow = BertTokenizer.from_pretrained(tiny_gdino_hf)
+    slow = SlowBertTokenizer.from_pretrained(tiny_gdino_hf)
+    assert not slow.is_fast
     with pytest.raises(ValueError, match="offsets"):
         tokenize_prompt(slow, parse_prompt("car"))
 

@@ -29,7 +29,9 @@ def test_hf_device_preprocessing_matches_the_processor(tiny_gdino_hf, size):
     """Same output size and pixel mask as the Grounding DINO processor; values within one grey level."""
     from transformers import AutoProcessor
 
-    processor = AutoProcessor.from_pretrained(tiny_gdino_hf)
+    from lang_sam_tracker.detectors.transformers_compat import processor_kwargs
+
+    processor = AutoProcessor.from_pretrained(tiny_gdino_hf, **processor_kwargs())  # as the detector loads it
     frames = [_natural(*size, seed) for seed in (1, 2)]
     ref = processor(images=frames, text=["a cat ."] * 2, return_tensors="pt", input_data_format="channels_last")
     mine = HFDevicePreprocessor(processor.image_processor, torch.device("cpu"))(frames)
