@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from typing import Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
 from .sam2_results import TrackedMasks
 
 
+@runtime_checkable
 class Segmenter(Protocol):
     """One frame at a time: propagate every object, prompt boxes, remove objects.
 

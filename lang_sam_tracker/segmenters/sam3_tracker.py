@@ -116,7 +116,7 @@ class StreamingSAM3:
         checked = [check_box(boxes[i]).tolist() for i in boxes]
         with self._compute():
             self.processor.add_inputs_to_inference_session(
-                self.session, frame_idx=self._t, obj_ids=ids, input_boxes=[checked],
+                self.session, frame_idx=self._t, obj_ids=list(ids), input_boxes=[checked],  # a copy: the model empties it
                 original_size=(self.session.video_height, self.session.video_width),
             )
             t, all_ids, logits, scores = self._run()

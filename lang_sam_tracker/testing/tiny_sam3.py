@@ -33,6 +33,15 @@ PRESENCE_BIAS_SHIFT = 3.0
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 
 
+def sam3_available() -> bool:
+    """Whether the installed transformers has SAM 3 (5.0 and later)."""
+    try:
+        import transformers
+    except ImportError:
+        return False
+    return hasattr(transformers, "Sam3VideoModel")
+
+
 def _byte_chars() -> list[str]:
     """GPT-2/CLIP's byte-to-unicode alphabet (printable bytes as themselves, the rest shifted)."""
     keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
