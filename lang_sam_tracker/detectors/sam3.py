@@ -73,10 +73,16 @@ class Sam3Detector:
         mask_threshold: float = 0.5,
         batch_size: int = 8,
         half: bool | None = None,
+        parts: tuple | None = None,
     ) -> None:
-        """`half=None` means bfloat16 autocast on CUDA and float32 elsewhere."""
+        """`half=None` means bfloat16 autocast on CUDA and float32 elsewhere; `parts` is an already
+        built (Sam3Model, Sam3Processor) used instead of loading `model` (benchmarks)."""
         self.device = torch.device(device)
-        self.model, self.processor = load_sam3_parts(model, "Sam3Model", "Sam3Processor", self.device)
+        if parts is None:
+            self.model, self.processor = load_sam3_parts(model, "Sam3Model", "Sam3Processor", self.device)
+        else:
+            self.model, self.processor = parts[0].to(self.device).eval(), parts[1]
+            model = "in-memory"
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.box_threshold = box_threshold
