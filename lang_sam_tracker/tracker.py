@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
-import numpy as np
 
 from . import __version__
 from .settings import TrackerConfig

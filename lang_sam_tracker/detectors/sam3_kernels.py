@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+# 8-connectivity inside each (H, W) mask of an (N, H, W) stack, nothing across the stack
+_WITHIN_EACH_MASK = np.zeros((3, 3, 3), dtype=bool)
+_WITHIN_EACH_MASK[1] = True
 
 
 def greedy_nms(ious: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
@@ -56,17 +58,17 @@ def component_areas(mask: torch.Tensor) -> torch.Tensor:
     """Area of each pixel's 8-connected component in boolean masks (N, 1, H, W); 0 outside the masks.
 
     What ``cc_2d(mask, get_counts=True)`` gives `Sam3VideoModel` where the mask is set (the only
-    pixels it reads), computed on the CPU.
+    pixels it reads), computed on the CPU: every mask in one labelling pass (the structuring
+    element connects pixels within a mask, never across masks).
     """
     host = mask.detach().to("cpu", torch.bool).numpy()
-    areas = np.zeros(host.shape, dtype=np.int32)
-    for index in np.ndindex(*host.shape[:2]):
-        labels, count = ndimage.label(host[index], structure=_EIGHT_NEIGHBOURS)
-        if count:
-            sizes = np.bincount(labels.ravel()).astype(np.int32)
-            sizes[0] = 0
-            areas[index] = sizes[labels]
-    return torch.from_numpy(areas).to(mask.device)
+    flat = host.reshape(-1, *host.shape[-2:])
+    labels, count = ndimage.label(flat, structure=_WITHIN_EACH_MASK)
+    if count == 0:
+        return torch.zeros(mask.shape, dtype=torch.int32, device=mask.device)
+    sizes = np.bincount(labels.ravel()).astype(np.int32)
+    sizes[0] = 0
+    return torch.from_numpy(sizes[labels].reshape(host.shape)).to(mask.device)
 
 
 def fill_holes_in_mask_scores(

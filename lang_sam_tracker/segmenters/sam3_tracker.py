@@ -100,7 +100,8 @@ class StreamingSAM3:
         if self.prune_state:
             prune(self.session, self.model.config, t)
         with self._compute():
-            self._pixels = self.processor.video_processor(videos=rgb[None], return_tensors="pt").pixel_values_videos[0]
+            video = self.processor.video_processor(videos=rgb[None], device=self.device, return_tensors="pt")
+            self._pixels = video.pixel_values_videos[0]
             self._t = t
             if not self.session.obj_ids:
                 self.session.add_new_frame(self._pixels, t)

@@ -4,33 +4,15 @@ line for the gated facebook/sam3, offline and online, before any model or worker
 from __future__ import annotations
 
 import http.server
-import logging
 import threading
 
 import pytest
 
-from lang_sam_tracker import batch
-from lang_sam_tracker.batch import worker
 from lang_sam_tracker.cli import model_sources
 from lang_sam_tracker.cli import parser as cli
 from lang_sam_tracker.testing.tiny_sam3 import sam3_available
 
 BASE = ["--video_list", "l.txt", "--text_prompt", "car . person", "--output_jsonl", "r.jsonl"]
-
-
-@pytest.fixture
-def no_model_loads(monkeypatch):
-    def refuse(*_a, **_k):
-        raise AssertionError("a model was loaded or a worker started")
-
-    monkeypatch.setattr(worker.Engine, "load", refuse)
-    monkeypatch.setattr(batch.launch, "prepare_models", refuse)
-    monkeypatch.setattr(batch.ProcessSlotRunner, "_new_pool", refuse)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture
