@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
-
 from . import __version__
 from .settings import TrackerConfig
 from .detectors.base import Detections, Detector
