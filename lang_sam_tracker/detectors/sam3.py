@@ -108,7 +108,8 @@ class Sam3Detector:
                 target_sizes=[(height, width)] * (len(indices) * len(classes)),
             )
             for j, i in enumerate(indices):
-                results[i] = self._frame_detections(per_pair[j * len(classes) : (j + 1) * len(classes)], classes)
+                pairs = per_pair[j * len(classes) : (j + 1) * len(classes)]
+                results[i] = self._frame_detections(pairs, classes, (height, width))
         return results  # type: ignore[return-value]
 
     def forward(self, frames: Sequence[np.ndarray], classes: Sequence[str]):
@@ -145,12 +146,12 @@ class Sam3Detector:
             self._text = (classes, features, encoded["attention_mask"])
         return self._text[1], self._text[2]  # type: ignore[return-value]
 
-    def _frame_detections(self, per_class: list[dict], classes: Sequence[str]) -> Detections:
+    def _frame_detections(self, per_class: list[dict], classes: Sequence[str], frame_hw: tuple[int, int]) -> Detections:
         """One frame's detections of every class: class-agnostic mask NMS, then the best `max_objects`."""
         scores = torch.cat([r["scores"] for r in per_class])
         if scores.numel() == 0:
             empty = Detections.empty()
-            empty.masks = np.zeros((0, *per_class[0]["masks"].shape[-2:]), dtype=bool)
+            empty.masks = np.zeros((0, *frame_hw), dtype=bool)
             return empty
         boxes = torch.cat([r["boxes"] for r in per_class])
         masks = torch.cat([r["masks"] for r in per_class]).bool()
@@ -158,7 +159,7 @@ class Sam3Detector:
         keep = mask_nms(scores, masks, self.nms_iou)
         if self.max_objects is not None:
             keep = keep[: self.max_objects]
-        height, width = masks.shape[-2:]
+        height, width = frame_hw
         boxes = boxes[keep].float()
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)

@@ -142,3 +142,9 @@ def test_fill_holes_equals_transformers_with_a_working_kernel(monkeypatch):
     assert torch.equal(
         fill_holes_in_mask_scores(logits, max_area=8), video.fill_holes_in_mask_scores(logits, max_area=8)
     )
+
+
+def test_a_frame_without_detections_has_empty_masks_of_its_size(tiny_sam3):
+    det = build_detector(DetectorConfig(backend="sam3", model=str(tiny_sam3), box_threshold=1.0), "cpu")
+    (found,) = det.detect(frames(1), "person")
+    assert len(found) == 0 and found.masks.shape == (0, H, W)
