@@ -110,6 +110,7 @@ def test_streaming_equals_transformers_video_inference_bit_for_bit(sam3_parts):
     assert stream.obj_ids == [1, 3]
 
 
+@pytest.mark.slow  # two streams of 2,000 frames: about a minute of CPU
 def test_pruned_state_is_flat_from_frame_100_to_2000_and_outputs_identical(sam3_parts):
     """One object, 2,000 frames: the pruned stream's state at frame 100 and at frame 2,000 holds the
     same tensors and bytes, and every frame's outputs equal the unpruned stream's."""
