@@ -4,7 +4,7 @@
 facebook/sam3's architecture (transformers' `Sam3Config()` / `Sam3TrackerVideoConfig()` defaults:
 ViT at 1008 px, CLIP text encoder, 200 queries) with random weights built on the device, "tiny"
 the test suite's tiny SAM 3. `sam3_rss_child` is run_cpu.py's measurement 9: the SAM 3 tracker
-alone (`StreamingSAM3`, pruning on) over N frames with three box-prompted objects, peak RSS.
+alone (`StreamingSAM3`, pruning on) over N frames with two box-prompted objects, peak RSS.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def build_sam3_models(size: str, work: Path, device: str):
     return Sam3Detector(str(folder), device=device), StreamingSAM3(*build_sam3_tracker(str(folder), device))
 
 
-def sam3_rss_child(model: str, n_frames: int, objects: int = 3) -> dict:
+def sam3_rss_child(model: str, n_frames: int, objects: int = 2) -> dict:
     """Run the SAM 3 tracker alone over `n_frames` synthetic frames; its peak RSS and final state."""
     from lang_sam_tracker.segmenters.sam3_tracker import StreamingSAM3, build_sam3_tracker
     from lang_sam_tracker.testing.scenes import render_frame

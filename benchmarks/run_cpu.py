@@ -13,7 +13,7 @@
 7. peak RSS of the record path (spooled frames -> results line -> read back) with masks, 10 objects,
    at 10,000 and 100,000 frames (fresh processes; `lang_sam_tracker.testing.long_record`);
 8. objects SAM 2 follows under false positives and occlusions (the bad-as-real doubles);
-9. peak RSS of SAM 3's tracker alone (`StreamingSAM3`, tiny SAM 3, 3 objects) at 200 and 2,000 frames
+9. peak RSS of SAM 3's tracker alone (`StreamingSAM3`, tiny SAM 3, 2 objects) at 200 and 2,000 frames
    (fresh processes; transformers >= 5).
 
 Every process uses one thread except the batch workers of 5. Measurements 1 and 2 run the real tiny
@@ -203,7 +203,7 @@ def engine_run_config(
 
 
 # ------------------------------------------------------------------ child processes
-def run_children(specs: list[dict], parallel: bool = False) -> list[dict]:
+def run_children(specs: list[dict], parallel: bool = False, timeout_s: float = CHILD_TIMEOUT_S) -> list[dict]:
     """Run `specs` in fresh interpreters of this script (`--child`); their JSON results, in order."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child"]
     procs: list[subprocess.Popen] = []
@@ -211,11 +211,11 @@ def run_children(specs: list[dict], parallel: bool = False) -> list[dict]:
 
     def finish(proc: subprocess.Popen, spec: dict) -> dict:
         try:
-            out, err = proc.communicate(timeout=CHILD_TIMEOUT_S)
+            out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            raise RuntimeError(f"child {spec['kind']} took over {CHILD_TIMEOUT_S}s") from None
+            raise RuntimeError(f"child {spec['kind']} took over {timeout_s:.0f}s") from None
         lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
         if proc.returncode != 0 or not lines:
             tail = (err.strip().splitlines() or ["no output"])[-1]
@@ -628,7 +628,7 @@ def measure_sam3_memory(env: Env) -> list[Row]:
     if why is not None or "sam3" not in env.models:
         return [Row(title, "–", f"skipped: {why}", None)]
     specs = [{"kind": "sam3_rss", "model": str(env.models["sam3"]), "frames": n} for n in (short, long)]
-    a, b = run_children(specs, parallel=True)
+    a, b = run_children(specs, parallel=True, timeout_s=4 * CHILD_TIMEOUT_S)  # 2,000 frames of SAM 3 on one thread
     ratio = b["peak_rss_mb"] / a["peak_rss_mb"]
     env.notes.append(
         f"9. tiny SAM 3, {b['objects']} box-prompted objects, 128x96 frames; session at the last frame: "
