@@ -11,8 +11,9 @@ those of ``propagate_in_video_iterator`` over the loaded video, bit for bit in f
 tests/segmenters/test_sam3_tracker.py).
 
 What the wrapper adds: after each frame it prunes what no later frame can read (`sam3_session`),
-so state stays flat on arbitrarily long videos (transformers keeps every frame, every output and a
-full-resolution mask per object per frame: ~10 MB a frame at 1008 px); it removes objects
+so state stays flat on arbitrarily long videos (transformers' session keeps every frame's pixels,
+12 MB each at 1008 px in float32, and per object and frame its outputs, a 1008 x 1008 mask
+among them); it removes objects
 (transformers cannot); and it reports results in the tracker's `TrackedMasks` form. Masks it
 reports are cleaned as SAM 3's video model cleans them (holes and specks up to `fill_hole_area`
 low-resolution pixels, local code in `detectors.sam3_kernels`); what the model remembers is not.
