@@ -116,7 +116,7 @@ class Sam3Detector:
         """SAM 3's raw outputs for every (frame, class) pair, frame-major, in float32."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-        pixels = self.processor(images=list(frames), return_tensors="pt")["pixel_values"].to(self.device)
+        pixels = self.processor(images=list(frames), device=self.device, return_tensors="pt")["pixel_values"]
         text, mask = self._text_features(tuple(classes))
         n, k = len(frames), len(classes)
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.half):
