@@ -48,3 +48,20 @@ def test_sam3_pipeline_on_the_sample_clips(tmp_path, tiny_sam3_args, subprocess_
     assert tracked, "the tiny SAM 3 finds and tracks something at this threshold"
     assert export_main([str(out), "--format", "mot", "ytvis", "--out", str(tmp_path / "export")]) == 0
     assert any((tmp_path / "export").iterdir())
+
+
+def test_sam3_detector_with_sam2(tmp_path, tiny_sam3, tiny_sam2, subprocess_env):
+    """--detector_backend sam3 alone: SAM 3 finds the objects, SAM 2 tracks them."""
+    yaml_path, ckpt_path = tiny_sam2
+    listing = tmp_path / "list.txt"
+    listing.write_text(sample_clips()[0] + "\n", encoding="utf-8")
+    out = tmp_path / "r.jsonl"
+    args = ["--video_list", str(listing), "--text_prompt", "car", "--output_jsonl", str(out), "--fps", "5",
+            "--detector_backend", "sam3", "--sam3_model", str(tiny_sam3), "--box_threshold", "0.1",
+            "--max_objects", "2", "--min_hits", "1", "--sam_config", str(yaml_path), "--model_path", str(ckpt_path)]
+    proc = subprocess.run([sys.executable, SCRIPTS[0], *args], env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    (record,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    validate_record(record)
+    assert record["meta"]["detector"].startswith("sam3:") and "segmenter" not in record["meta"]
+    assert any(frame["objects"] for frame in record["frames"])
