@@ -148,3 +148,16 @@ def test_a_frame_without_detections_has_empty_masks_of_its_size(tiny_sam3):
     det = build_detector(DetectorConfig(backend="sam3", model=str(tiny_sam3), box_threshold=1.0), "cpu")
     (found,) = det.detect(frames(1), "person")
     assert len(found) == 0 and found.masks.shape == (0, H, W)
+
+
+def test_gated_model_missing_offline_says_how_to_get_it(tmp_path, monkeypatch):
+    pytest.importorskip("transformers", minversion="5.0")
+    from lang_sam_tracker.detectors.sam3 import load_sam3_parts
+    from lang_sam_tracker.errors import ModelLoadError
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError) as info:
+        load_sam3_parts("facebook/sam3", "Sam3Model", "Sam3Processor", torch.device("cpu"))
+    message = str(info.value)
+    assert "\n" not in message and "gated" in message and "hf auth login" in message and "--local-dir" in message
