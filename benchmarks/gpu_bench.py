@@ -20,6 +20,9 @@ in their own grid cells. Measured on the same frames, one after the other:
 * with `--compile`, all again after `sam2_compile.compile_sam2` (what the CLI's `--compile` does)
   and compiling the detector's vision backbone; every object count is warmed up first, so
   compilation and recompilation for a new batch size stay out of the timed rows;
+* SAM 3 (`--pipeline sam3`: `Sam3Detector` and `StreamingSAM3`, bfloat16 autocast on CUDA) at
+  facebook/sam3's architecture with random weights: the pipeline and its tracker alone, same rows
+  (transformers >= 5; `--no-sam3` skips them);
 * sam2's official `vos_optimized=True` predictor (`SAM2VideoPredictorVOS`, every module compiled
   with max-autotune) on the same frames as JPEGs, offline: `init_state` then `propagate_in_video`.
   It runs in a child process with whatever remains of `--budget-s`; if its compile does not fit,
@@ -343,8 +346,11 @@ def measure_staggered(profile, segmenter, scene, frames, device, label: str) -> 
     return rows
 
 
-def measure_streaming(profile, detector, segmenter, scene, video, frames, device, label: str) -> list[Result]:
-    """Pipeline rows (per detection cadence and object count) and SAM 2 alone rows, warmed up first:
+def measure_streaming(
+    profile, detector, segmenter, scene, video, frames, device, label: str,
+    pipeline_mode: str = "pipeline", alone_mode: str = "SAM 2 streaming alone",
+) -> list[Result]:
+    """Pipeline rows (per detection cadence and object count) and segmenter-alone rows, warmed up first:
     every object count (compiled modules recompile for each new batch of objects), then the pipeline."""
     for n in profile.objects:
         warm = dataclasses.replace(first(scene, n), n_frames=profile.warmup_frames)
@@ -352,14 +358,37 @@ def measure_streaming(profile, detector, segmenter, scene, video, frames, device
     run_pipeline(detector, segmenter, first(scene, 1), video, 1, device)
     alone: dict[int, Result] = {}
     for n in profile.objects:
-        row = Result(f"SAM 2 streaming alone{label}", "–", n, len(frames))
+        row = Result(f"{alone_mode}{label}", "–", n, len(frames))
         alone[n] = _attempt(row, run_sam2_alone, segmenter, first(scene, n), frames, device)
     rows = []
     for k in profile.detect_every:
         for n in profile.objects:
-            row = Result(f"pipeline{label}", f"every {k}", n, len(frames), fps_alone=alone[n].fps)
+            row = Result(f"{pipeline_mode}{label}", f"every {k}", n, len(frames), fps_alone=alone[n].fps)
             rows.append(_attempt(row, run_pipeline, detector, segmenter, first(scene, n), video, k, device))
     return rows + list(alone.values())
+
+
+def measure_sam3(profile: Profile, work: Path, device: str, scene, video: Path, frames) -> list[Result]:
+    """The same rows for SAM 3 (`--pipeline sam3`: its detector and its tracker, bfloat16 autocast
+    on CUDA): facebook/sam3's architecture with random weights, or the tiny SAM 3 in a smoke run."""
+    from _sam3 import build_sam3_models, sam3_missing
+
+    why = sam3_missing()
+    if why is not None:
+        return [Result("pipeline (SAM 3)", "–", 0, 0, note=f"skipped: {why}")]
+    import torch
+
+    logger.info("building SAM 3 and measuring it ...")
+    detector, segmenter = build_sam3_models("tiny" if profile.detector == "tiny" else "full", work, device)
+    logger.info("SAM 3 weights: detector %.2f GiB, tracker %.2f GiB (fp32)",
+                module_bytes(detector.model) / 2**30, module_bytes(segmenter.model) / 2**30)
+    rows = measure_streaming(
+        profile, detector, segmenter, scene, video, frames, device, "", "pipeline (SAM 3)", "SAM 3 tracker alone"
+    )
+    del detector, segmenter
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return rows
 
 
 def _attempt(row: Result, measure, *args) -> Result:
@@ -466,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure with SAM 2 compiled as the CLI's --compile does, and the detector's backbone compiled (side by side with eager)",
     )
     parser.add_argument("--no-vos", action="store_true", help="skip sam2's vos_optimized predictor")
+    parser.add_argument("--no-sam3", action="store_true", help="skip the SAM 3 rows (they need transformers >= 5)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument(
         "--budget-s",
@@ -547,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
         del detector, segmenter, predictor
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
+        if not args.no_sam3:
+            rows += measure_sam3(profile, work, device, scene, video, frames)
         if not args.no_vos:
             left = args.budget_s - (time.perf_counter() - started)
             logger.info("sam2 vos_optimized in a child process (%.0f s left) ...", left)

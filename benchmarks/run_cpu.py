@@ -11,7 +11,10 @@
 5. the real multiprocess batch with 1 vs 2 CPU workers (threads per worker = cores / workers);
 6. the stock sam2.1_hiera_tiny architecture at its real 1024 input, random weights: 1 / 4 / 16 objects;
 7. peak RSS of the record path (spooled frames -> results line -> read back) with masks, 10 objects,
-   at 10,000 and 100,000 frames (fresh processes; `lang_sam_tracker.testing.long_record`).
+   at 10,000 and 100,000 frames (fresh processes; `lang_sam_tracker.testing.long_record`);
+8. objects SAM 2 follows under false positives and occlusions (the bad-as-real doubles);
+9. peak RSS of SAM 3's tracker alone (`StreamingSAM3`, tiny SAM 3, 2 objects) at 200 and 2,000 frames
+   (fresh processes; transformers >= 5).
 
 Every process uses one thread except the batch workers of 5. Measurements 1 and 2 run the real tiny
 SAM 2 but take boxes and visibility from the scene's ground truth (see `_common`), because random
@@ -81,6 +84,7 @@ class Sizes:
     repeats: int = 2
     record_frames: tuple[int, int] = (10_000, 100_000)
     identity_frames: int = 3000
+    sam3_frames: tuple[int, int] = (200, 2000)
 
 
 SMOKE = Sizes(
@@ -96,6 +100,7 @@ SMOKE = Sizes(
     repeats=1,
     record_frames=(200, 2000),
     identity_frames=200,
+    sam3_frames=(10, 30),
 )
 
 
@@ -198,7 +203,7 @@ def engine_run_config(
 
 
 # ------------------------------------------------------------------ child processes
-def run_children(specs: list[dict], parallel: bool = False) -> list[dict]:
+def run_children(specs: list[dict], parallel: bool = False, timeout_s: float = CHILD_TIMEOUT_S) -> list[dict]:
     """Run `specs` in fresh interpreters of this script (`--child`); their JSON results, in order."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child"]
     procs: list[subprocess.Popen] = []
@@ -206,11 +211,11 @@ def run_children(specs: list[dict], parallel: bool = False) -> list[dict]:
 
     def finish(proc: subprocess.Popen, spec: dict) -> dict:
         try:
-            out, err = proc.communicate(timeout=CHILD_TIMEOUT_S)
+            out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            raise RuntimeError(f"child {spec['kind']} took over {CHILD_TIMEOUT_S}s") from None
+            raise RuntimeError(f"child {spec['kind']} took over {timeout_s:.0f}s") from None
         lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
         if proc.returncode != 0 or not lines:
             tail = (err.strip().splitlines() or ["no output"])[-1]
@@ -236,6 +241,10 @@ def child_main(spec: dict) -> dict:
         return _child_rss(spec["models"], Path(spec["video"]), spec["frames"])
     if spec["kind"] == "amortise":
         return _child_amortise(spec)
+    if spec["kind"] == "sam3_rss":
+        from _sam3 import sam3_rss_child
+
+        return sam3_rss_child(spec["model"], spec["frames"])
 
     raise ValueError(f"unknown child kind {spec['kind']!r}")
 
@@ -609,6 +618,26 @@ def measure_identity(env: Env) -> list[Row]:
     ]
 
 
+def measure_sam3_memory(env: Env) -> list[Row]:
+    """Peak RSS of SAM 3's tracker alone (pruning on) at 200 and 2,000 frames, fresh processes."""
+    from _sam3 import sam3_missing
+
+    short, long = env.sizes.sam3_frames
+    title = f"9. Peak RSS, SAM 3 tracker alone: A {short} frames, B {long} frames"
+    why = sam3_missing()
+    if why is not None or "sam3" not in env.models:
+        return [Row(title, "–", f"skipped: {why}", None)]
+    specs = [{"kind": "sam3_rss", "model": str(env.models["sam3"]), "frames": n} for n in (short, long)]
+    a, b = run_children(specs, parallel=True, timeout_s=4 * CHILD_TIMEOUT_S)  # 2,000 frames of SAM 3 on one thread
+    ratio = b["peak_rss_mb"] / a["peak_rss_mb"]
+    env.notes.append(
+        f"9. tiny SAM 3, {b['objects']} box-prompted objects, 128x96 frames; session at the last frame: "
+        f"A {a['state']['tensors']} tensors / {a['state']['bytes'] / 2**20:.2f} MiB, "
+        f"B {b['state']['tensors']} tensors / {b['state']['bytes'] / 2**20:.2f} MiB"
+    )
+    return [Row(title, f"{a['peak_rss_mb']:.0f} MiB", f"{b['peak_rss_mb']:.0f} MiB", ratio, "<= 1.10", ratio <= 1.10)]
+
+
 MEASUREMENTS: dict[int, tuple[str, Callable[[Env], list[Row]]]] = {
     1: ("memory vs video length", measure_memory),
     2: ("cost vs objects seen", measure_objects_seen),
@@ -618,6 +647,7 @@ MEASUREMENTS: dict[int, tuple[str, Callable[[Env], list[Row]]]] = {
     6: ("stock model sizes", measure_stock),
     7: ("record memory vs video length", measure_record_memory),
     8: ("identities: objects followed", measure_identity),
+    9: ("SAM 3 tracker memory vs video length", measure_sam3_memory),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .detectors import DetectorConfig
+from .detectors import DEFAULT_SAM3_MODEL, DetectorConfig
 from .identity.settings import IdentityConfig
 from .shard import Shard
 
@@ -32,6 +32,7 @@ class TrackerConfig:
             raise ValueError("group_by must be 'frame' or 'object'")
 
 
+SEGMENTERS = ("sam2", "sam3")  # --tracker choices
 # Detection frames per detector forward pass when --detect_batch_size is not given: a GPU runs a
 # batch of frames in about the time of one; a CPU gains nothing from batching.
 DETECT_BATCH_CUDA, DETECT_BATCH_CPU = 4, 1
@@ -58,6 +59,12 @@ class ModelConfig:
     sam2_exact: bool = False  # PIL preprocessing and one forward per object: sam2's offline results, bit for bit
     compile: bool = False  # torch.compile SAM 2's modules (GPUs)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    segmenter: str = "sam2"  # --tracker: "sam2", or "sam3" (SAM 3's tracker from sam3_model)
+    sam3_model: str = DEFAULT_SAM3_MODEL  # hub id or folder holding SAM 3 (detector and tracker)
+
+    def __post_init__(self) -> None:
+        if self.segmenter not in SEGMENTERS:
+            raise ValueError(f"unknown tracker {self.segmenter!r}; choose one of {', '.join(SEGMENTERS)}")
 
 
 @dataclass
@@ -86,8 +93,13 @@ class RunConfig:
     def settings(self) -> dict:
         """Settings that change results: written to each record's `meta` and hashed for resume."""
         det = self.models.detector
-        detector = det.model if det.backend == "hf" else f"groundingdino:{Path(det.checkpoint or '').name}"
+        if det.backend == "groundingdino":
+            detector = f"groundingdino:{Path(det.checkpoint or '').name}"
+        else:
+            detector = det.model if det.backend == "hf" else f"sam3:{det.model}"
+        segmenter = {"segmenter": f"sam3:{self.models.sam3_model}"} if self.models.segmenter == "sam3" else {}
         return {
+            **segmenter,
             "sam_type": self.models.sam_type if self.models.sam_config is None else "custom",
             "sam_checkpoint": Path(self.models.model_path).name,
             "sam_config": self.models.sam_config,

@@ -12,9 +12,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Protocol
-
-import numpy as np
+from typing import Callable, Iterable, Iterator, Mapping
 
 from . import __version__
 from .settings import TrackerConfig, default_detect_batch_size
@@ -22,28 +20,10 @@ from .detectors.base import Detections, Detector
 from .identity import HeldFrames, IdentityManager, Prompts, Reported, frame_views
 from .results.record import ObjectObservation, RecordBuilder, RecordOutput, config_hash
 from .render.annotate import AnnotatedVideoWriter
-from .segmenters.sam2_stream import TrackedMasks
+from .segmenters.base import Segmenter
 from .video import Frame, VideoReader
 
 logger = logging.getLogger(__name__)
-
-
-class Segmenter(Protocol):
-    """What the tracker needs from SAM 2 (implemented by `sam2_stream.StreamingSAM2`).
-
-    Results may carry a mask grid and appearance vectors (`TrackedMasks.grid`, `.appearance`);
-    the tracker derives them from boxes and pixels when a segmenter gives none.
-    """
-
-    device: object
-
-    def reset(self) -> None: ...
-
-    def track(self, rgb: np.ndarray, with_masks: bool = False) -> TrackedMasks: ...
-
-    def add_objects(self, boxes: Mapping[int, np.ndarray], with_masks: bool = False) -> TrackedMasks: ...
-
-    def remove(self, obj_id: int) -> None: ...
 
 
 @dataclass

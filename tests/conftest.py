@@ -72,3 +72,20 @@ def subprocess_env():
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@pytest.fixture(scope="session")
+def tiny_sam3(tiny_dir):
+    """Folder of a tiny random-weight SAM 3 in facebook/sam3's format (skips before transformers 5)."""
+    from lang_sam_tracker.testing.tiny_sam3 import build_tiny_sam3, sam3_available
+
+    if not sam3_available():
+        pytest.skip("SAM 3 needs transformers >= 5")
+    return build_tiny_sam3(tiny_dir / "sam3_tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_sam3_args(tiny_sam3):
+    """CLI flags that run the batch scripts with --pipeline sam3 on the tiny SAM 3 (random weights:
+    a low threshold and top-k give objects to track; `--min_hits 1` confirms them at once)."""
+    return ["--pipeline", "sam3", "--sam3_model", str(tiny_sam3), "--box_threshold", "0.1", "--max_objects", "2", "--min_hits", "1"]

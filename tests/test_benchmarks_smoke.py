@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from lang_sam_tracker.testing.tiny_sam3 import sam3_available
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -53,6 +55,12 @@ def test_gpu_bench_smoke_measures_every_mode(tmp_path):
         *(("sam2 vos_optimized (offline)", "–", str(n)) for n in (1, 2)),
         *((f"SAM 2 alone, births over 2 frames{c}", "–", str(n)) for c in ("", " (compiled)") for n in (1, 2)),
     }
+    if sam3_available():
+        expected |= {("pipeline (SAM 3)", f"every {k}", str(n)) for k in (1, 2) for n in (1, 2)}
+        expected |= {("SAM 3 tracker alone", "–", str(n)) for n in (1, 2)}
+    else:
+        expected.add(("pipeline (SAM 3)", "–", "0"))
+        rows = [r for r in rows if not r["notes"].startswith("skipped: needs transformers >= 5")]
     assert seen == expected
     for row in rows:
         assert float(row["fps"]) > 0, row
@@ -68,13 +76,15 @@ def test_gpu_bench_smoke_measures_every_mode(tmp_path):
 def test_run_cpu_smoke_reports_each_measurement(tmp_path, tiny_dir):
     # 5 (spawned batch workers) is left out for time: tests/batch/test_batch.py runs the same batch code.
     result = run_script(
-        "run_cpu.py", "--smoke", "--only", "1,2,3,4,6,7", "--workdir", str(tmp_path), "--models", str(tiny_dir)
+        "run_cpu.py", "--smoke", "--only", "1,2,3,4,6,7,9", "--workdir", str(tmp_path), "--models", str(tiny_dir)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "## CPU benchmarks (--smoke" in result.stdout
     assert "- CPU: " in result.stdout and "- torch " in result.stdout
     rows = table(result.stdout)
-    assert [r["measurement"].split(".")[0] for r in rows] == ["1", "2", "3", "4", "6", "7"]
+    assert [r["measurement"].split(".")[0] for r in rows] == ["1", "2", "3", "4", "6", "7", "9"]
+    if not sam3_available():
+        assert rows.pop()["B"] == "skipped: needs transformers >= 5"
     for row in rows:
         assert float(row["ratio B/A"]) > 0, row
         assert row["ok?"] in ("yes", "**missed**", "–"), row

@@ -50,18 +50,23 @@ class Engine:
         torch.set_num_threads(torch_threads(self.slot))
         start = time.perf_counter()
         m = self.run.models
-        predictor = build_sam2_streaming(m.sam_type, m.model_path, m.sam_config, self.device)
-        if m.compile:
-            from ..segmenters.sam2_compile import compile_sam2
+        if m.segmenter == "sam3":
+            from ..segmenters.sam3_tracker import StreamingSAM3, build_sam3_tracker
 
-            compile_sam2(predictor)
-        segmenter = StreamingSAM2(
-            predictor,
-            max_frames=m.max_frames,
-            max_cond_frames=m.max_cond_frames,
-            preprocess="exact" if m.sam2_exact else "fast",
-            batch_objects=not m.sam2_exact,
-        )
+            segmenter = StreamingSAM3(*build_sam3_tracker(m.sam3_model, self.device))
+        else:
+            predictor = build_sam2_streaming(m.sam_type, m.model_path, m.sam_config, self.device)
+            if m.compile:
+                from ..segmenters.sam2_compile import compile_sam2
+
+                compile_sam2(predictor)
+            segmenter = StreamingSAM2(
+                predictor,
+                max_frames=m.max_frames,
+                max_cond_frames=m.max_cond_frames,
+                preprocess="exact" if m.sam2_exact else "fast",
+                batch_objects=not m.sam2_exact,
+            )
         detector = build_detector(m.detector, self.device)
         self.tracker = VideoTracker(detector, segmenter, self.run.tracker, self.run.settings())
         self.model_loads += 1

@@ -23,6 +23,8 @@ def prepare_models(run: RunConfig) -> None:
     from ..segmenters.checkpoints import ensure_checkpoint, get_model_spec
 
     m = run.models
+    if m.segmenter != "sam2":
+        return  # SAM 3 comes from the Hugging Face cache, checked by the start-up check
     spec = get_model_spec(m.sam_type)
     if m.sam_config is None:
         ensure_checkpoint(Path(m.model_path), spec)

@@ -23,7 +23,14 @@ from ..detectors.sources import offline_switch
 from ..segmenters.checkpoints import _is_package_config, checkpoint_url, get_model_spec, manual_download, torch_file_problem
 from ..settings import ModelConfig
 from ..detectors import DetectorConfig
-from ..detectors.sources import config_text_encoder, hf_folder_problem, looks_like_path, resolve_text_encoder
+from ..detectors.sources import (
+    GATED_MODELS,
+    config_text_encoder,
+    gated_advice,
+    hf_folder_problem,
+    looks_like_path,
+    resolve_text_encoder,
+)
 from ..errors import ModelLoadError, one_line
 
 PROBE_TIMEOUT_S = 4.0
@@ -54,11 +61,14 @@ def check_models(models: ModelConfig) -> None:
     offline = apply_offline_switch()
     problems: list[str] = []
     remote: list[_Remote] = []
-    _check_sam2(models, problems, remote)
+    if models.segmenter == "sam2":
+        _check_sam2(models, problems, remote)
     if models.detector.backend == "hf":
         _check_hf_model(models.detector.model, "--detector_model", "detector", problems, remote)
-    else:
+    elif models.detector.backend == "groundingdino":
         _check_groundingdino(models.detector, problems, remote)
+    if "sam3" in (models.segmenter, models.detector.backend):
+        _check_sam3(models.sam3_model, problems, remote)
     if offline is not None:
         problems += [f"{r.what} is not on this machine and downloads are disabled by {offline}; {r.fix}" for r in remote]
     elif remote:
@@ -118,6 +128,38 @@ def _check_hf_model(name: str, flag: str, what: str, problems: list[str], remote
         remote.append(_Remote(f"{what} {name!r} ({flag})", f"{endpoint}/api/models/{name}", fix, hub_id=name))
 
 
+def _check_sam3(name: str, problems: list[str], remote: list[_Remote]) -> None:
+    """SAM 3 needs transformers 5; a gated hub id also needs a login with the licence accepted."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("transformers")
+    except PackageNotFoundError:
+        installed = "none"
+    if not installed.split(".")[0].isdigit() or int(installed.split(".")[0]) < 5:
+        problems.append(f"SAM 3 (--sam3_model {name}) needs transformers >= 5, this is {installed}: pip install 'transformers>=5'")
+        return
+    before = len(remote)
+    _check_hf_model(name, "--sam3_model", "SAM 3", problems, remote)
+    if name not in GATED_MODELS or len(remote) == before:
+        return  # a folder, or already in the cache: nothing to download
+    entry, fix = remote[-1], gated_advice(name)
+    if offline_switch() is None and hub_token() is None:
+        remote.pop()
+        problems.append(f"{entry.what} is not on this machine and you are not logged in to Hugging Face; {fix}")
+        return
+    # the model card is public; whether this login may download is what a file request tells
+    url = entry.url.replace(f"/api/models/{name}", f"/{name}/resolve/main/config.json")
+    remote[-1] = _Remote(entry.what, url, fix, hub_id=name)
+
+
+def hub_token() -> str | None:
+    """The Hugging Face token a download would use (HF_TOKEN, or the one `hf auth login` stored)."""
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
 def hub_cache_has(repo_id: str) -> bool:
     """Whether the Hugging Face cache holds a usable snapshot of `repo_id` (config and weights).
 
@@ -174,7 +216,7 @@ def _probe_into(r: _Remote, timeout_s: float, results: list[str | None], i: int)
 def _probe(r: _Remote, timeout_s: float) -> str | None:
     headers = {"User-Agent": "lang-sam-tracker"}
     if r.hub_id is not None:
-        token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+        token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or hub_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(r.url, headers=headers, method="GET" if r.hub_id else "HEAD")
@@ -182,6 +224,8 @@ def _probe(r: _Remote, timeout_s: float) -> str | None:
         with urllib.request.urlopen(request, timeout=timeout_s):
             return None
     except urllib.error.HTTPError as exc:
+        if r.hub_id in GATED_MODELS and exc.code in (401, 403):
+            return f"{r.what} is not on this machine and your Hugging Face login may not download it (HTTP {exc.code}); {r.fix}"
         if r.hub_id is not None and exc.code in (401, 403, 404):
             host = urllib.parse.urlsplit(r.url).netloc
             return (

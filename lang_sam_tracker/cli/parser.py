@@ -11,6 +11,7 @@ from pathlib import Path
 from ..argtypes import accept_both_spellings, iou_fraction, non_negative_float, non_negative_int, positive_float, positive_int, unit_float
 from ..settings import DEFAULT_MODEL_PATH, DEFAULT_SAM_TYPE, DETECT_BATCH_CPU, DETECT_BATCH_CUDA, ModelConfig, RunConfig, TrackerConfig
 from ..detectors import add_detector_arguments, detector_config_from_args
+from .pipeline import add_pipeline_arguments, apply_pipeline
 from ..errors import TrackerError
 from ..batch.progress import SLOT_THREAD_PREFIX
 from ..cluster.shards import resolve_shard
@@ -123,6 +124,7 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
     sam.add_argument("--compile", action="store_true", help="torch.compile SAM 2's modules (GPUs; the first frames pay for compilation)")
 
     add_detector_arguments(parser)
+    add_pipeline_arguments(parser)
 
     trk = parser.add_argument_group("tracking")
     trk.add_argument("--detection_frequency", type=positive_int, default=TrackerConfig.detection_frequency, help="run the detector on every k-th processed frame (new objects are picked up on those frames)")
@@ -184,6 +186,7 @@ def build_parser(multiprocess: bool) -> argparse.ArgumentParser:
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     from ..segmenters.checkpoints import resolve_model_path
 
+    apply_pipeline(args)
     shard = resolve_shard(args.shard_index, args.num_shards)
     model_path = resolve_model_path(args.model_path, args.sam_type)
     return RunConfig(
@@ -201,6 +204,8 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
             sam2_exact=args.sam2_exact,
             compile=args.compile,
             detector=detector_config_from_args(args),
+            segmenter=args.tracker,
+            sam3_model=args.sam3_model,
         ),
         tracker=TrackerConfig(
             detection_frequency=args.detection_frequency,

@@ -8,6 +8,9 @@ from typing import Protocol, Sequence
 import numpy as np
 
 DEFAULT_HF_MODEL = "IDEA-Research/grounding-dino-base"
+# --box_threshold when none is given: Grounding DINO's customary value, and SAM 3's video-model
+# detection threshold (`Sam3VideoConfig.score_threshold_detection`).
+DEFAULT_BOX_THRESHOLD = {"hf": 0.35, "groundingdino": 0.35, "sam3": 0.5}
 
 
 def check_thresholds(box_threshold: float, text_threshold: float, nms_iou: float, max_objects: int | None) -> None:
@@ -27,11 +30,13 @@ class Detections:
 
     Boxes are pixel-edge xyxy in the input frame (a box covering columns 10..19 has x0=10,
     x1=20), clipped to the frame; labels are the prompt class phrases ("car"), one per box.
+    Detectors that segment (SAM 3) also give each detection's mask at frame resolution.
     """
 
     boxes_xyxy: np.ndarray  # (K, 4) float32
     scores: np.ndarray  # (K,) float32
     labels: list[str] = field(default_factory=list)
+    masks: np.ndarray | None = None  # (K, H, W) bool, or None when the detector gives none
 
     def __post_init__(self) -> None:
         self.boxes_xyxy = np.asarray(self.boxes_xyxy, dtype=np.float32).reshape(-1, 4)
@@ -39,6 +44,8 @@ class Detections:
         self.labels = list(self.labels)
         if not (len(self.boxes_xyxy) == len(self.scores) == len(self.labels)):
             raise ValueError("boxes, scores and labels must have the same length")
+        if self.masks is not None and len(self.masks) != len(self.scores):
+            raise ValueError("masks and boxes must have the same length")
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -49,7 +56,8 @@ class Detections:
 
     def select(self, index: Sequence[int] | np.ndarray) -> "Detections":
         index = np.asarray(index, dtype=np.int64).reshape(-1)
-        return Detections(self.boxes_xyxy[index], self.scores[index], [self.labels[i] for i in index])
+        masks = None if self.masks is None else self.masks[index]
+        return Detections(self.boxes_xyxy[index], self.scores[index], [self.labels[i] for i in index], masks)
 
 
 class Detector(Protocol):

@@ -10,6 +10,12 @@ import ast
 import os
 from pathlib import Path
 
+from ..errors import ModelLoadError
+
+DEFAULT_SAM3_MODEL = "facebook/sam3"
+# Hub models that need their licence accepted (and a login) before the first download.
+GATED_MODELS = ("facebook/sam3",)
+
 # A save_pretrained folder holds config.json and one of these.
 HF_WEIGHT_FILES = (
     "model.safetensors",
@@ -68,3 +74,25 @@ def config_text_encoder(config_path: Path) -> str | None:
         ):
             return node.value.value
     return None
+
+
+def gated_advice(model_id: str) -> str:
+    """How to get a gated hub model, in one sentence."""
+    return (
+        f"{model_id} is gated: accept its licence on https://huggingface.co/{model_id}, then run `hf auth login` "
+        f"(or set HF_TOKEN), or pass a local folder made with `hf download {model_id} --local-dir DIR`"
+    )
+
+
+def hf_load_error(what: str, flag: str, model: str, exc: Exception, folder: Path | None) -> ModelLoadError:
+    """The one-line ModelLoadError for a transformers model that failed to load from `model`."""
+    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if folder is not None:
+        why = hf_folder_problem(folder) or cause
+        return ModelLoadError(f"cannot load {what} folder {model!r} ({flag}): {why}")
+    if model in GATED_MODELS:
+        return ModelLoadError(f"cannot load {what} {model!r} ({cause}); {gated_advice(model)}")
+    return ModelLoadError(
+        f"cannot load {what} {model!r} ({cause}); pre-download it with `hf download {model}` "
+        f"or pass a local save_pretrained folder as {flag}"
+    )

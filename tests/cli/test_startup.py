@@ -3,7 +3,6 @@ worker or results file exists; both models are resolved up front, quickly, even 
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import subprocess
@@ -17,32 +16,10 @@ from lang_sam_tracker import batch
 
 from lang_sam_tracker.cli import parser as cli
 
-from lang_sam_tracker.batch import engine as worker
 
 ROOT = Path(__file__).resolve().parents[2]
 SINGLE = str(ROOT / "scripts" / "batch_track_videos.py")
 MULTI = str(ROOT / "scripts" / "batch_track_videos_multiprocess.py")
-
-
-@pytest.fixture
-def no_model_loads(monkeypatch):
-    """Fail the test if anything tries to load a model or start a worker."""
-
-    def refuse(*_a, **_k):
-        raise AssertionError("a model was loaded or a worker started")
-
-    monkeypatch.setattr(worker.Engine, "load", refuse)
-    monkeypatch.setattr(batch.launch, "prepare_models", refuse)
-    monkeypatch.setattr(batch.ProcessSlotRunner, "_new_pool", refuse)
-
-
-@pytest.fixture(autouse=True)
-def _restore_root_logging():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture
