@@ -41,7 +41,7 @@ KNOWN_LONG: set[str] = set()
 KNOWN_UNMIRRORED: set[str] = set()
 MAX_ROOT_MODULES = 8
 # Basenames that mean the same thing wherever they appear.
-SHARED_BASENAMES = {"__init__", "__main__", "cli", "settings"}
+SHARED_BASENAMES = {"__init__", "__main__", "cli", "settings", "base"}  # base: a stage's interface (Detector, Segmenter)
 # Modules on the scripts' --help path: they must not reach model code at import time.
 HELP_PATH = ("cli.parser", "cli", "batch")
 MODEL_CODE = ("detectors.hf", "detectors.groundingdino_original", "segmenters", "tracker", "frames")

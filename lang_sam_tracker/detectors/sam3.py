@@ -27,12 +27,11 @@ import numpy as np
 import torch
 
 from ..errors import ModelLoadError
-from ..segmenters.checkpoints import offline_switch
 from .base import Detections
 from .postprocess import check_frames, same_size_batches
 from .prompt import parse_prompt
 from .sam3_kernels import mask_nms
-from .sources import DEFAULT_SAM3_MODEL, hf_load_error, looks_like_path
+from .sources import DEFAULT_SAM3_MODEL, hf_load_error, looks_like_path, offline_switch
 
 logger = logging.getLogger(__name__)
 
