@@ -36,7 +36,7 @@ import torch
 
 from ..detectors.sam3_kernels import fill_holes_in_mask_scores
 from .base import check_box
-from .preprocess import check_frame
+from ..frames import check_frame
 from .sam2_results import TrackedMasks, pack_results
 from .sam3_session import prune, remove_object, session_stats
 
