@@ -20,9 +20,12 @@ evidence over its life, or standing still without enough evidence to be sure:
 Sure is a statement about evidence, not time: a poster the detector fires on for a third of the
 frames has a hit rate below `min_hit_rate`, so its bound never gets there however long it is seen
 (a lucky start can hold it for a while at sparse rates, until the record catches up); a person
-detected on 85 % of frames gets there after ~10 detection frames: 0.3 s at 30 fps, 10 s at
-`--fps 5 --detection_frequency 5`, 25 s at `--fps 2 --detection_frequency 5` (sparse evidence takes
-longer to be sure of; until then a still, undetected object is retired and re-identifiable).
+detected on 85 % of frames gets there after `sure_after` seconds and ~10 detection frames: 1.5 s at
+30 fps, ~10 s at `--fps 5 --detection_frequency 5`, ~25 s at `--fps 2 --detection_frequency 5` (sparse
+evidence takes longer to be sure of; until then a still, undetected object is retired and
+re-identifiable). When the detector sees a followed-through track again, its blind spell has been
+judged: the window restarts at that detection (`Evidence.end_blind_spell`), while the spell's misses
+stay in its life record, so a poster's record keeps every miss it ever had.
 
 "Recent" is the last `retire_after` seconds, stretched back to `min_opportunities` detection frames
 when detection is sparse (so with `--fps 2 --detection_frequency 5` a verdict needs 10 s). A retired track that did not move and still
