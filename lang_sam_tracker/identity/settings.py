@@ -33,7 +33,7 @@ class IdentityConfig:
     sure_evidence: int = 10
     # A retired track that did not move and still looks as it did is a ghost (SAM 2 following a
     # static region): a new candidate there, looking the same and not moving, must show what the
-    # ghost never did (movement, or detections on `min_hit_rate` of `retire_after` seconds) before
+    # ghost never did (movement, or detections proving `min_hit_rate` over `retire_after` seconds) before
     # it is confirmed. Ghosts are remembered `ghost_memory` seconds, at most `max_ghosts` of them.
     ghost_memory: float = 60.0
     max_ghosts: int = 64

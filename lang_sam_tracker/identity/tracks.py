@@ -17,7 +17,7 @@ import numpy as np
 from .appearance import normalise
 from .motion import Motion, centre
 
-__all__ = ["SURE_Z", "Ending", "Evidence", "Motion", "Stage", "Track", "centre"]
+__all__ = ["SURE_Z", "Ending", "Evidence", "Motion", "Stage", "Track", "centre", "hit_rate_bound"]
 
 SURE_Z = 1.96  # standard deviations of the lower confidence bound that makes a record sure (97.5 %, one-sided)
 
@@ -39,6 +39,15 @@ class Ending(str, enum.Enum):
     RETIRED_UNSUPPORTED = "retired_unsupported"  # established, but still, undetected and its record not sure
     DRIFTED = "drifted"  # its mask slid onto something that does not look like it
     DUPLICATE = "duplicate"  # another track followed the same thing
+
+
+def hit_rate_bound(hits: int, n: int, z: float = SURE_Z) -> float:
+    """The lower Wilson score bound (`z` standard deviations) of a hit rate of `hits` in `n`."""
+    if not n:
+        return 0.0
+    p, z2 = hits / n, z * z
+    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return (p + z2 / (2 * n) - spread) / (1 + z2 / n)
 
 
 @dataclass
@@ -101,15 +110,10 @@ class Evidence:
         detector supported it, not counting the current blind spell (a recent gap is not weak evidence)."""
         return self.hits / self.opportunities_to_last_hit if self.opportunities_to_last_hit else 0.0
 
-    def support_bound(self, z: float = SURE_Z) -> float:
-        """A lower confidence bound (Wilson score, `z` standard deviations) of `support()`: what the
-        detection record proves about the hit rate, so that a few lucky hits prove little."""
-        n = self.opportunities_to_last_hit
-        if not n:
-            return 0.0
-        p, z2 = self.hits / n, z * z
-        centre, spread = p + z2 / (2 * n), z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-        return (centre - spread) / (1 + z2 / n)
+    def support_bound(self) -> float:
+        """A lower confidence bound of `support()`: what the detection record proves about the hit
+        rate, so that a few lucky hits prove little."""
+        return hit_rate_bound(self.hits, self.opportunities_to_last_hit)
 
     def sure(self, min_count: int, after_s: float, min_rate: float) -> bool:
         """Sure to be real: over at least `min_count` detection frames and `after_s` seconds up to its
