@@ -3,9 +3,11 @@
 A retired track that did not move and still looked as it did is a *ghost* (a poster, a statue,
 a reflection). A new candidate that looks the same and sits in the same place is on probation:
 it is confirmed only once it shows what the ghost never did, movement (`min_motion` object sizes
-of travel) or detections on at least `min_hit_rate` of its detection frames over
-`retire_after` seconds (a person who stood still, undetected, and is now seen again). Otherwise it
-is rejected when that evidence is in. A ghost is no blacklist for moving things.
+of travel) or detections that prove a hit rate of at least `min_hit_rate` over `retire_after`
+seconds (stretched to `min_opportunities` detection frames; the lower 97.5 % Wilson bound, as for a
+sure record, so that at sparse rates a poster's lucky 2 hits in 4 do not bring its id back: a
+person who stood still, undetected, and is now seen again proves it). Otherwise it is rejected
+when that evidence is in. A ghost is no blacklist for moving things.
 
 Memory is bounded: a ghost is forgotten `ghost_memory` seconds after its retirement, and at most
 `max_ghosts` are kept (the oldest forgotten first).
@@ -22,7 +24,7 @@ import numpy as np
 from .appearance import cosine
 from .motion import centre
 from .settings import IdentityConfig
-from .tracks import Track
+from .tracks import Track, hit_rate_bound
 
 logger = logging.getLogger(__name__)
 
@@ -75,4 +77,4 @@ def probation(track: Track, ghost: Ghost, t: float, cfg: IdentityConfig) -> bool
     hits, chances = ev.window(t, cfg.retire_after, cfg.min_opportunities)
     if ev.first_s is None or t - ev.first_s < cfg.retire_after or chances < cfg.min_opportunities:
         return None
-    return hits >= cfg.min_hit_rate * chances
+    return hit_rate_bound(hits, chances) >= cfg.min_hit_rate

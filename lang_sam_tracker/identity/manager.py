@@ -200,7 +200,9 @@ class IdentityManager:
             track.evidence.record(t, d is not None, keep_s, cfg.min_opportunities)
             if d is None:
                 continue
-            track.blind_logged = False
+            if track.followed_through:
+                track.followed_through = False
+                track.evidence.end_blind_spell()
             track.vote(dets.labels[d], float(dets.scores[d]))
             track.learn_appearance(track.appearance, t, cfg.appearance_memory)
         for track in self.live.values():
@@ -296,8 +298,8 @@ class IdentityManager:
                 self.lost.remove(track)
                 self.ghosts.remember(track, t)
             done.retired.append(track.sam_id)
-        elif verdict.action is Action.FOLLOW_THROUGH and not track.blind_logged:
-            track.blind_logged = True  # once per blind spell
+        elif verdict.action is Action.FOLLOW_THROUGH and not track.followed_through:
+            track.followed_through = True  # logged once per blind spell
             logger.debug("id %s followed through a detector blind spell: %s", track.out_id, verdict.numbers())
 
     def _candidate(self, track: Track, t: float) -> bool | None:

@@ -1,6 +1,6 @@
 """Identity settings (the tracking `--flags` of the same names). Every duration is seconds of video,
 so the rules behave alike at `--fps 2` and at 30 fps, with detection on every frame or every 10th;
-the counts (`min_hits`, `confirm_window`, `min_opportunities`) are numbers of detection frames, i.e.
+the counts (`min_hits`, `confirm_window`, `min_opportunities`, `sure_evidence`) are numbers of detection frames, i.e.
 amounts of evidence, and take longer to gather when detection is sparse."""
 
 from __future__ import annotations
@@ -19,16 +19,21 @@ class IdentityConfig:
     # seconds (stretched back to at least `min_opportunities` detection frames when detection is
     # sparse) leaves SAM 2, *unless* it is established and moving: detections confirmed it across
     # `establish_after` seconds at `min_hit_rate` or better, and its mask moved at least
-    # `min_motion` object sizes within that window. Such a track is kept through a detector blind
-    # spell however long, while SAM 2 sees it and it looks like itself.
+    # `min_motion` object sizes within that window, *or* established and sure: its detection record up
+    # to its latest hit spans `sure_after` seconds and at least `sure_evidence` detection frames, and
+    # proves a hit rate above `min_hit_rate` (lower 97.5 % Wilson bound: a poster hit on a third of
+    # frames never gets there, a few lucky hits prove nothing). Such a track, moving or standing still,
+    # is kept through a detector blind spell however long, while SAM 2 sees it and it looks like itself.
     retire_after: float = 4.0
     min_hit_rate: float = 0.45
     min_opportunities: int = 4
     establish_after: float = 1.0
     min_motion: float = 0.5
+    sure_after: float = 1.5
+    sure_evidence: int = 10
     # A retired track that did not move and still looks as it did is a ghost (SAM 2 following a
     # static region): a new candidate there, looking the same and not moving, must show what the
-    # ghost never did (movement, or detections on `min_hit_rate` of `retire_after` seconds) before
+    # ghost never did (movement, or detections proving `min_hit_rate` over `retire_after` seconds) before
     # it is confirmed. Ghosts are remembered `ghost_memory` seconds, at most `max_ghosts` of them.
     ghost_memory: float = 60.0
     max_ghosts: int = 64
@@ -63,13 +68,13 @@ class IdentityConfig:
     appearance_memory: float = 2.0
 
     def __post_init__(self) -> None:
-        for name in ("min_hits", "confirm_window", "min_opportunities", "max_ghosts"):
+        for name in ("min_hits", "confirm_window", "min_opportunities", "sure_evidence", "max_ghosts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.min_hits > self.confirm_window:
             raise ValueError(f"--min_hits ({self.min_hits}) cannot exceed --confirm_window ({self.confirm_window})")
         for name in (
-            "retire_after", "establish_after", "min_motion", "ghost_memory", "max_absent", "exit_absent",
+            "retire_after", "establish_after", "min_motion", "sure_after", "ghost_memory", "max_absent", "exit_absent",
             "lost_window", "reanchor_interval", "reid_speed", "quick_window", "drift_after",
         ):
             if getattr(self, name) < 0:

@@ -17,7 +17,9 @@ import numpy as np
 from .appearance import normalise
 from .motion import Motion, centre
 
-__all__ = ["Ending", "Evidence", "Motion", "Stage", "Track", "centre"]
+__all__ = ["SURE_Z", "Ending", "Evidence", "Motion", "Stage", "Track", "centre", "hit_rate_bound"]
+
+SURE_Z = 1.96  # standard deviations of the lower confidence bound that makes a record sure (97.5 %, one-sided)
 
 
 class Stage(enum.Enum):
@@ -34,9 +36,18 @@ class Ending(str, enum.Enum):
     LEFT_FRAME = "left_frame"  # last seen at the border, then gone
     LOST = "lost"  # SAM 2 stopped seeing it inside the frame (occlusion), for longer than --max_absent
     RETIRED_FALSE_POSITIVE = "retired_false_positive"  # weak detector support over its life: a ghost
-    RETIRED_UNSUPPORTED = "retired_unsupported"  # a real history, but still and undetected for --retire_after
+    RETIRED_UNSUPPORTED = "retired_unsupported"  # established, but still, undetected and its record not sure
     DRIFTED = "drifted"  # its mask slid onto something that does not look like it
     DUPLICATE = "duplicate"  # another track followed the same thing
+
+
+def hit_rate_bound(hits: int, n: int, z: float = SURE_Z) -> float:
+    """The lower Wilson score bound (`z` standard deviations) of a hit rate of `hits` in `n`."""
+    if not n:
+        return 0.0
+    p, z2 = hits / n, z * z
+    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return (p + z2 / (2 * n) - spread) / (1 + z2 / n)
 
 
 @dataclass
@@ -72,6 +83,15 @@ class Evidence:
             self.recent_hits -= self.outcomes.popleft()[1]
         return self.recent_hits, len(self.outcomes)
 
+    def end_blind_spell(self) -> None:
+        """The detector sees it again after a blind spell it was followed through: the spell was judged
+        already, so the retirement window restarts at this detection (the spell's misses stay in the
+        life record: `support` and `sure` still count them)."""
+        latest = self.outcomes[-1]
+        self.outcomes.clear()
+        self.outcomes.append(latest)
+        self.recent_hits = int(latest[1])
+
     def inherit(self, old: "Evidence", t: float) -> None:
         """Count an identity's earlier evidence as this track's (it continues that identity)."""
         self.opportunities_to_last_hit = (
@@ -89,6 +109,18 @@ class Evidence:
         """Detections matched per detection frame over its life, up to its latest hit: how well the
         detector supported it, not counting the current blind spell (a recent gap is not weak evidence)."""
         return self.hits / self.opportunities_to_last_hit if self.opportunities_to_last_hit else 0.0
+
+    def support_bound(self) -> float:
+        """A lower confidence bound of `support()`: what the detection record proves about the hit
+        rate, so that a few lucky hits prove little."""
+        return hit_rate_bound(self.hits, self.opportunities_to_last_hit)
+
+    def sure(self, min_count: int, after_s: float, min_rate: float) -> bool:
+        """Sure to be real: over at least `min_count` detection frames and `after_s` seconds up to its
+        latest hit, the hit rate is above `min_rate` with 97.5 % confidence (Wilson bound)."""
+        if self.first_hit_s is None or self.last_hit_s is None or self.opportunities_to_last_hit < min_count:
+            return False
+        return self.last_hit_s - self.first_hit_s >= after_s and self.support_bound() >= min_rate
 
     def establish(self, t: float, min_hits: int, after_s: float, min_rate: float) -> bool:
         """Established (for good) once detections matched it `min_hits` times across `after_s`
@@ -117,7 +149,7 @@ class Track:
     appearance: np.ndarray | None = None  # this frame's appearance
     visible: bool = False
     detected: bool = False  # matched on the latest detection frame it was visible on
-    blind_logged: bool = False  # its current detector blind spell was logged
+    followed_through: bool = False  # followed through a detector blind spell since its latest detection
     absent_since_s: float | None = None
     left_at_edge: bool = False  # last seen touching the frame border
     lost_s: float | None = None  # when it left SAM 2

@@ -89,6 +89,17 @@ def blind_walker(fps: float = 30.0, seconds: float = 12.0, width: int = 160, hei
     return Scene(width, height, fps, n, tuple(objects), name=f"blind_walker_{fps:g}")
 
 
+def standing_person(fps: float = 30.0, seconds: float = 14.0, width: int = 160, height: int = 96) -> Scene:
+    """`blind_walker` with gt 0 standing still in its lane the whole time (waiting at a door, sitting):
+    pair with a detector blind spell on gt 0, which SAM 2 keeps following without any motion."""
+    base = blind_walker(fps, seconds, width, height)
+    still = base.objects[0]
+    x = (width - still.size[0]) // 2
+    y = still.waypoints[0][2]
+    standing = SceneObject(0, still.label, still.color, still.size, ((0, x, y), (base.n_frames, x, y)), still.shape)
+    return Scene(width, height, fps, base.n_frames, (standing, *base.objects[1:]), name=f"standing_person_{fps:g}_{seconds:g}")
+
+
 def look_alikes(fps: float = 30.0, seconds: float = 8.0, width: int = 192, height: int = 96) -> Scene:
     """Three people who look alike (same colour) stand side by side, swaying; a fourth look-alike
     comes up through the bottom edge from 2 s and stops right beside the middle one (gt 1) at 5 s.
