@@ -252,13 +252,13 @@ def test_an_index_failure_after_the_line_is_written_is_no_video_failure(tmp_path
     def full_disk(path, entry):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(results_index, "append_entry", full_disk)
-    summary = run_batch(run, _inline(run, FakeTracker()))
+    with monkeypatch.context() as patched:  # only the index fails (the test's folder stays)
+        patched.setattr(results_index, "append_entry", full_disk)
+        summary = run_batch(run, _inline(run, FakeTracker()))
     assert (summary.completed, summary.failed, summary.exit_code) == (2, 0, 0)
     assert not _ledger(run)
     assert sorted(r["video_path"] for r in _records(run)) == ["a.mp4", "b.mp4"]
     assert "rebuilt" in caplog.text
-    monkeypatch.undo()
     again = run_batch(run, _inline(run, FakeTracker()))  # the index is rebuilt from the file: both done
     assert (again.skipped, again.completed, again.failed) == (2, 0, 0)
     assert [e.video_path for e in results_index.load_entries(run.output_jsonl)] == ["a.mp4", "b.mp4"]
@@ -365,7 +365,7 @@ def test_the_next_run_removes_orphan_sidecars_and_partial_videos(tmp_path):
     kept = _sidecars(run)
     orphan = sidecar_dir_for(run.output_jsonl) / "b_0123456789ab_99-deadbeef.frames.jsonl"
     orphan.write_text('{"frame_idx": 0, "time_s": 0.0, "objects": []}\n')
-    partial = partial_video_path(annotated_video_path(tmp_path / "videos", "b.mp4"))
+    partial = partial_video_path(annotated_video_path(tmp_path / "videos", "b.mp4", "car"))
     partial.write_bytes(b"\0" * 100)
     unrelated = tmp_path / "videos" / "notes.txt"
     unrelated.write_text("mine")
@@ -381,7 +381,7 @@ def test_the_next_run_removes_orphan_sidecars_and_partial_videos(tmp_path):
     assert seen_at_start == [(False, False)], "cleaned before any video ran"
     assert not orphan.exists() and not partial.exists() and unrelated.exists()
     assert set(kept) < set(_sidecars(run)) and len(_sidecars(run)) == 2
-    assert annotated_video_path(tmp_path / "videos", "b.mp4").exists()
+    assert annotated_video_path(tmp_path / "videos", "b.mp4", "car").exists()
 
 
 def test_a_video_failing_after_its_sidecar_is_in_place_removes_the_sidecar(tmp_path, monkeypatch):
