@@ -194,9 +194,10 @@ def test_no_network_both_models_reported_within_seconds(tmp_path, subprocess_env
     assert not out.parent.exists() and not (tmp_path / "models").exists()
 
 
-def test_help_and_usage_errors_are_fast_and_import_no_models(tmp_path, subprocess_env):
-    """--help and a usage error under 1 s (best of 3, a generous bound for Python's own start-up of
-    ~50 ms): torch, transformers and the models are imported only when a run needs them."""
+def test_help_and_usage_errors_import_no_models(tmp_path, subprocess_env):
+    """--help and usage errors import neither torch, transformers nor sam2 (what makes them take
+    well under a second: the models are imported only when a run needs them). Checked on what is
+    imported, not on wall time, so a loaded machine cannot make it flaky."""
     probe = ("import runpy, sys; sys.argv = [sys.argv[1], *sys.argv[2:]]\n"
              "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
              "except SystemExit as e:\n    code = e.code\n"
@@ -209,9 +210,3 @@ def test_help_and_usage_errors_are_fast_and_import_no_models(tmp_path, subproces
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == code, proc.stderr
         assert "HEAVY []" in proc.stderr, proc.stderr
-        best = float("inf")
-        for _ in range(3):
-            start = time.monotonic()
-            subprocess.run([sys.executable, script, *args], env=subprocess_env, capture_output=True, timeout=60)
-            best = min(best, time.monotonic() - start)
-        assert best < 1.0, (script, args, best)
