@@ -22,6 +22,8 @@ from typing import Sequence
 import av
 import numpy as np
 
+from .encoding import x264_options
+
 logger = logging.getLogger(__name__)
 
 Color = tuple[int, int, int]
@@ -224,8 +226,9 @@ def write_video(
         else:
             time_base = Fraction(1, 60000)  # MPEG-4 Part 2 needs a clock below 2**16
         stream.codec_context.time_base = time_base
+        stream.codec_context.thread_count = 1  # the bitstream depends on the thread count
         if codec == "h264":
-            stream.options = {"crf": str(crf), "preset": "medium"}
+            stream.options = x264_options(crf)  # repeatable: the same scene gives the same bytes
         if not b_frames:
             stream.codec_context.max_b_frames = 0
         if quarter_turns:
