@@ -24,6 +24,7 @@ import torch
 from sam2.sam2_video_predictor import SAM2VideoPredictor
 
 from ..frames import check_frame
+from .base import check_box
 from .preprocess import PREPROCESS_MODES, sam2_preprocess
 from .sam2_batched import DEFAULT_CAPACITY, propagate_batched
 from .sam2_eviction import evict, state_stats
@@ -157,7 +158,7 @@ class SAM2StreamingPredictor(Sam2Overrides, SAM2VideoPredictor):
         k x N masks). Returns (t, the prompted ids, their low-res logits (k,1,h,w), scores (k,1)).
         """
         t = self._current_frame(state)
-        checked = {int(obj_id): _check_box(box) for obj_id, box in boxes.items()}
+        checked = {int(obj_id): check_box(box) for obj_id, box in boxes.items()}
         reinit = set(reinit)
         state["stream"].defer_consolidation = True
         try:
@@ -267,10 +268,3 @@ class SAM2StreamingPredictor(Sam2Overrides, SAM2VideoPredictor):
     def state_stats(self, state: State) -> dict[str, int]:
         """How many per-frame entries the state retains (constant on long streams)."""
         return state_stats(state)
-
-
-def _check_box(box: np.ndarray) -> np.ndarray:
-    arr = np.asarray(box, dtype=np.float32).reshape(-1)
-    if arr.shape != (4,) or not np.isfinite(arr).all() or arr[2] < arr[0] or arr[3] < arr[1]:
-        raise ValueError(f"expected a finite xyxy box with x0 <= x1 and y0 <= y1, got {box!r}")
-    return arr
